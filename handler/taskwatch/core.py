@@ -1,0 +1,201 @@
+"""The pure core: (previous state, observations, now, rules) -> (changes, next state).
+
+No I/O, no clock, no environment: everything it needs comes in as arguments, so every rule of
+"what a tick notifies" is tested here with plain tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from .model import (
+    RUNNING,
+    Change,
+    ChangeKind,
+    FailureKind,
+    Observation,
+    ReadFailure,
+    State,
+    TargetState,
+    Task,
+)
+
+
+@dataclass(frozen=True)
+class Rules:
+    progress_step: float = 25
+    stall_minutes: float = 60
+    error_ticks: int = 3
+
+
+def progress_bucket(progress: float, step: float) -> int:
+    return math.floor(progress / step + 1e-9) if step > 0 else 0
+
+
+def detect(
+    previous: State | None, observations: Mapping[str, Observation], now_ms: int, rules: Rules
+) -> tuple[list[Change], State]:
+    """Changes to notify, and the state to store once they are delivered.
+
+    ``observations`` holds every watched target (in settings order); a stored target that is no
+    longer watched is dropped from the next state.
+    """
+    prev = previous or State()
+    next_rev = prev.revision + 1
+    changes: list[Change] = []
+    entries: dict[str, TargetState] = {}
+    for key, observation in observations.items():
+        old = prev.targets.get(key)
+        found, entry = _detect_target(key, old, observation, now_ms, rules, prev.revision)
+        if entry != old:
+            entry = replace(entry, rev=next_rev)
+        changes.extend(found)
+        entries[key] = entry
+    if entries == prev.targets and previous is not None:
+        return changes, prev
+    return changes, State(revision=next_rev, targets=entries)
+
+
+def _detect_target(
+    key: str, old: TargetState | None, obs: Observation, now: int, rules: Rules, revision: int
+) -> tuple[list[Change], TargetState]:
+    base = old.rev if old is not None else revision
+    if obs.failure is not None or obs.task is None:
+        failure = obs.failure or ReadFailure(FailureKind.INVALID, "no task in the answer")
+        return _failed_read(key, old, failure, rules, base)
+
+    task = obs.task
+    if old is None or old.generation is None:
+        fresh = _entry_from_task(task, now)
+        change = _change(key, ChangeKind.WATCHING, base, f"{task.generation}:{task.status}", task)
+        return [change], fresh
+
+    changes: list[Change] = []
+    entry = replace(old, error_count=0, last_error=None, error_alerted=False, not_found=False)
+    if old.error_alerted or old.not_found:
+        detail = "found again" if old.not_found else f"reads work again after: {old.last_error}"
+        changes.append(_change(key, ChangeKind.RECOVERED, base, task.generation, task, detail=detail))
+
+    if task.generation != old.generation:
+        finished = obs.previous
+        if finished is not None and finished.generation == old.generation and finished.status != old.status:
+            changes.append(
+                _change(
+                    key,
+                    ChangeKind.STATUS,
+                    base,
+                    f"{finished.generation}:{finished.status}",
+                    finished,
+                    old_status=old.status,
+                )
+            )
+        changes.append(_change(key, ChangeKind.NEW_RUN, base, task.generation, task))
+        fresh = _entry_from_task(task, now)
+        return changes, replace(fresh, rev=entry.rev)
+
+    entry = replace(
+        entry,
+        status=task.status,
+        progress=task.progress,
+        start_time=task.start_time,
+        end_time=task.end_time,
+        metrics=task.metrics,
+        errors=task.errors,
+    )
+    if task.status != old.status:
+        changes.append(
+            _change(key, ChangeKind.STATUS, base, f"{task.generation}:{task.status}", task, old_status=old.status)
+        )
+        entry = replace(entry, stalled=False, progress_since=now)
+        return changes, entry
+
+    if task.status != RUNNING:
+        return changes, entry
+
+    if task.progress != old.progress:
+        entry = replace(entry, progress_since=now, stalled=False)
+        step = rules.progress_step
+        bucket = progress_bucket(task.progress, step)
+        if step > 0 and bucket > progress_bucket(old.progress, step):
+            reached = f"{bucket * step:g}"
+            changes.append(
+                _change(key, ChangeKind.PROGRESS, base, f"{task.generation}:{reached}", task, detail=reached)
+            )
+        if old.stalled:
+            changes.append(_change(key, ChangeKind.MOVING, base, f"{task.generation}:{task.progress:g}", task))
+        return changes, entry
+
+    stall_ms = rules.stall_minutes * 60_000
+    if rules.stall_minutes > 0 and not old.stalled and now - old.progress_since >= stall_ms:
+        minutes = (now - old.progress_since) / 60_000
+        changes.append(
+            _change(
+                key,
+                ChangeKind.STALLED,
+                base,
+                f"{task.generation}:{task.progress:g}",
+                task,
+                detail=f"no progress for {minutes:.0f} min",
+            )
+        )
+        entry = replace(entry, stalled=True)
+    return changes, entry
+
+
+def _failed_read(
+    key: str, old: TargetState | None, failure: ReadFailure, rules: Rules, base: int
+) -> tuple[list[Change], TargetState]:
+    entry = old or TargetState()
+    if failure.kind == FailureKind.NOT_FOUND:
+        if entry.not_found:
+            return [], entry
+        change = Change(key, ChangeKind.NOT_FOUND, base, entry.generation or "", detail=failure.message)
+        return [change], replace(entry, not_found=True, error_count=0, error_alerted=False, last_error=None)
+    count = entry.error_count + 1
+    entry = replace(entry, error_count=count, last_error=f"{failure.kind.value}: {failure.message}")
+    if count >= rules.error_ticks and not entry.error_alerted:
+        change = Change(
+            key,
+            ChangeKind.ERROR,
+            base,
+            "",
+            generation=entry.generation,
+            detail=f"{count} failed reads in a row; last: {failure.kind.value}: {failure.message}",
+        )
+        return [change], replace(entry, error_alerted=True)
+    return [], entry
+
+
+def _entry_from_task(task: Task, now: int) -> TargetState:
+    return TargetState(
+        generation=task.generation,
+        status=task.status,
+        progress=task.progress,
+        start_time=task.start_time,
+        end_time=task.end_time,
+        metrics=task.metrics,
+        errors=task.errors,
+        progress_since=now,
+    )
+
+
+def _change(
+    key: str, kind: ChangeKind, base: int, value: str, task: Task, *, old_status: str | None = None, detail: str = ""
+) -> Change:
+    return Change(
+        target=key,
+        kind=kind,
+        base_rev=base,
+        value=value,
+        generation=task.generation,
+        old_status=old_status,
+        new_status=task.status,
+        progress=task.progress,
+        start_time=task.start_time,
+        end_time=task.end_time,
+        metrics=task.metrics,
+        errors=task.errors,
+        detail=detail,
+    )

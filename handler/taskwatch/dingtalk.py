@@ -1,0 +1,152 @@
+"""DingTalk custom robot: a pure signing function, a small client on requests, a console stand-in.
+
+DingTalk answers errors with HTTP 200 and ``{"errcode": N}``: success is ``errcode == 0`` only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TextIO
+
+from .message import Message
+from .secrets import mask_url
+
+CONNECT_TIMEOUT_S = 3
+READ_TIMEOUT_S = 5
+RETRY_BACKOFF_S = 0.5
+# Codes that no retry can fix: the message names the setting to change.
+CONFIG_ERRORS = {
+    310000: "security check failed: check DINGTALK_SECRET (sign mode), DINGTALK_KEYWORD (keyword mode), "
+    "the robot's IP allow-list, and the clock",
+    300001: "the robot's access_token is invalid: check DINGTALK_WEBHOOK",
+    300005: "the robot's access_token does not exist: check DINGTALK_WEBHOOK",
+    400101: "the robot's access_token is invalid: check DINGTALK_WEBHOOK",
+    460101: "message too large",
+}
+RATE_LIMITED = 130101
+BUSY = -1
+
+
+class DeliveryError(Exception):
+    """The digest was not accepted; ``retryable`` says whether the next tick may succeed as is."""
+
+    def __init__(self, message: str, *, retryable: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+
+class Notifier(Protocol):
+    def send(self, message: Message) -> None: ...
+
+
+def sign(secret: str, timestamp_ms: int) -> str:
+    """base64(HMAC-SHA256(key=secret, msg="{timestamp}\\n{secret}")); URL-encoding is the caller's (once)."""
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def payload(message: Message) -> dict[str, Any]:
+    return {
+        "msgtype": "markdown",
+        "markdown": {"title": message.title, "text": message.text},
+        "at": {"atMobiles": list(message.at_mobiles), "isAtAll": False},
+    }
+
+
+class DingTalkNotifier:
+    def __init__(
+        self,
+        webhook: str,
+        secret: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        retries: int = 1,
+        timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+    ) -> None:
+        import requests
+
+        self._requests = requests
+        self._session = requests.Session()
+        self._session.trust_env = False  # no proxy from the environment for a webhook call
+        self._webhook = webhook
+        self._secret = secret
+        self._clock = clock
+        self._sleep = sleep
+        self._retries = retries
+        self._timeout = timeout
+
+    def send(self, message: Message) -> None:
+        attempt = 0
+        while True:
+            try:
+                self._send_once(message)
+                return
+            except DeliveryError as err:
+                # Only busy/5xx/timeouts are worth a second try now; a rate limit lasts minutes.
+                if not err.retryable or err.code == RATE_LIMITED or attempt >= self._retries:
+                    raise
+                attempt += 1
+                self._sleep(RETRY_BACKOFF_S * attempt)
+
+    def _send_once(self, message: Message) -> None:
+        params: dict[str, str] = {}
+        if self._secret:
+            timestamp = int(self._clock() * 1000)
+            params = {"timestamp": str(timestamp), "sign": sign(self._secret, timestamp)}
+        body = json.dumps(payload(message), ensure_ascii=False).encode()
+        try:
+            response = self._session.post(
+                self._webhook,
+                params=params,
+                data=body,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                timeout=self._timeout,
+            )
+        except self._requests.Timeout:
+            raise DeliveryError("DingTalk timed out", retryable=True) from None
+        except self._requests.RequestException as err:
+            raise DeliveryError(f"DingTalk unreachable: {type(err).__name__}", retryable=True) from None
+        if response.status_code != 200:
+            raise DeliveryError(f"DingTalk answered HTTP {response.status_code}", retryable=True)
+        try:
+            answer = response.json()
+            code = int(answer.get("errcode"))
+        except (ValueError, TypeError, AttributeError):
+            raise DeliveryError("DingTalk answered something that is not its JSON", retryable=True) from None
+        if code == 0:
+            return
+        errmsg = str(answer.get("errmsg", ""))[:200]
+        if code == RATE_LIMITED:
+            raise DeliveryError(
+                "DingTalk rate limit (130101: over 20 messages a minute); the changes stay pending",
+                retryable=True,
+                code=code,
+            )
+        if code in CONFIG_ERRORS:
+            raise DeliveryError(
+                f"DingTalk errcode {code}: {CONFIG_ERRORS[code]} ({errmsg})", retryable=False, code=code
+            )
+        raise DeliveryError(f"DingTalk errcode {code}: {errmsg}", retryable=True, code=code)
+
+    def describe(self) -> str:
+        return mask_url(self._webhook)
+
+
+class ConsoleNotifier:
+    """Without DINGTALK_WEBHOOK the digest goes to stdout."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def send(self, message: Message) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(f"----- {message.title} -----\n{message.text}\n-----\n")
+        stream.flush()

@@ -1,0 +1,94 @@
+"""Function Compute entry: unwrap the event, build settings, run a tick (timer) or route (HTTP).
+
+Imports stay light at module level so a cold start pays only for what the event needs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from . import logs
+from .secrets import scrub
+
+
+class EventError(ValueError):
+    """The event is not one this function knows."""
+
+
+@dataclass(frozen=True)
+class TimerEvent:
+    trigger_time: str
+    trigger_name: str
+    payload: str
+
+
+def parse_event(event: Any) -> tuple[str, dict[str, Any]]:
+    """("timer" | "http", the decoded JSON object); EventError for anything else."""
+    if isinstance(event, (bytes, bytearray)):
+        try:
+            event = bytes(event).decode("utf-8")
+        except UnicodeDecodeError:
+            raise EventError("event is not UTF-8") from None
+    if isinstance(event, str):
+        try:
+            event = json.loads(event) if event.strip() else {}
+        except ValueError:
+            raise EventError("event is not JSON") from None
+    if not isinstance(event, dict):
+        raise EventError(f"event is a JSON {type(event).__name__}, not an object")
+    if "requestContext" in event or ("rawPath" in event and "headers" in event):
+        return "http", event
+    if "triggerTime" in event or "triggerName" in event:
+        return "timer", event
+    raise EventError("event is neither a timer event (triggerTime) nor an HTTP trigger event (requestContext)")
+
+
+def timer_event(data: dict[str, Any]) -> TimerEvent:
+    return TimerEvent(
+        trigger_time=str(data.get("triggerTime", "")),
+        trigger_name=str(data.get("triggerName", "")),
+        payload=str(data.get("payload", "")),
+    )
+
+
+def handle(event: Any, context: Any) -> Any:
+    logs.setup()
+    token = logs.request_id.set(str(getattr(context, "request_id", None) or "-"))
+    try:
+        kind, data = parse_event(event)
+        if kind == "http":
+            from .http import handle_http
+
+            return handle_http(data, context)
+        return handle_timer(timer_event(data), context)
+    except EventError as err:
+        logs.event("bad_event", logging.ERROR, cause=str(err))
+        raise
+    finally:
+        logs.request_id.reset(token)
+
+
+def handle_timer(event: TimerEvent, context: Any) -> str:
+    from .app import read_failure_cause, tick
+    from .settings import SettingsError, load_settings
+    from .tick import TickError
+
+    logs.event("tick_start", trigger=event.trigger_name, triggerTime=event.trigger_time)
+    try:
+        settings = load_settings(os.environ, context, invoked_by_fc=True)
+    except SettingsError as err:
+        logs.event("bad_settings", logging.ERROR, variable=err.variable, cause=scrub(str(err)))
+        raise
+    try:
+        result = tick(settings)
+    except TickError as err:
+        # A failed invocation with a one-line cause; s.yaml sets no async retries, the next tick retries.
+        raise RuntimeError(err.cause) from None
+    cause = read_failure_cause(result)
+    if cause:
+        raise RuntimeError(cause)
+    return json.dumps(result.to_json(), ensure_ascii=False)

@@ -1,0 +1,121 @@
+"""Rendering a tick's changes as one DingTalk markdown digest (pure: no I/O, no clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .model import Change, ChangeKind
+
+MAX_BYTES = 20_000
+BUDGET_BYTES = MAX_BYTES - 1_000  # room for the JSON envelope, title, mentions and the "+N more" line
+BAR_WIDTH = 10
+
+ICONS = {
+    "success": "✅",
+    "failed": "❌",
+    "running": "🏃",
+}
+HEADLINES = {
+    ChangeKind.WATCHING: "now watching",
+    ChangeKind.NEW_RUN: "new run",
+    ChangeKind.PROGRESS: "progress",
+    ChangeKind.STALLED: "stalled",
+    ChangeKind.MOVING: "moving again",
+    ChangeKind.NOT_FOUND: "not found",
+    ChangeKind.ERROR: "cannot read",
+    ChangeKind.RECOVERED: "recovered",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    text: str
+    at_mobiles: tuple[str, ...]
+
+
+def progress_bar(progress: float) -> str:
+    filled = round(max(0.0, min(100.0, progress)) / 100 * BAR_WIDTH)
+    return "█" * filled + "░" * (BAR_WIDTH - filled) + f" {progress:g}%"
+
+
+def format_time(ms: int) -> str:
+    if ms <= 0:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_duration(ms: int) -> str:
+    seconds = max(0, ms // 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def headline(change: Change) -> str:
+    if change.kind == ChangeKind.STATUS:
+        icon = ICONS.get(change.new_status or "", "🔄")
+        return f"{icon} {change.old_status or '?'} → **{change.new_status}**"
+    icon = {"stalled": "⏸️", "cannot read": "⚠️", "not found": "❓", "recovered": "🔁"}.get(
+        HEADLINES[change.kind], ICONS.get(change.new_status or "", "🔔")
+    )
+    text = f"{icon} {HEADLINES[change.kind]}"
+    if change.kind in (ChangeKind.WATCHING, ChangeKind.NEW_RUN) and change.new_status:
+        text += f": **{change.new_status}**"
+    if change.kind == ChangeKind.PROGRESS:
+        text += f": passed **{change.detail}%**"
+    return text
+
+
+def render_change(change: Change) -> str:
+    generation = f" · gen {change.generation}" if change.generation else ""
+    lines = [f"**{change.target}**{generation}", f"- {headline(change)}"]
+    if change.kind in (ChangeKind.NOT_FOUND, ChangeKind.ERROR):
+        lines.append(f"- {change.detail}")
+        return "\n".join(lines)
+    if change.detail and change.kind in (ChangeKind.STALLED, ChangeKind.RECOVERED):
+        lines.append(f"- {change.detail}")
+    lines.append(f"- progress: {progress_bar(change.progress)}")
+    if change.start_time:
+        timing = f"- started {format_time(change.start_time)}"
+        if change.end_time:
+            took = format_duration(change.end_time - change.start_time)
+            timing += f", ended {format_time(change.end_time)}, took {took}"
+        lines.append(timing)
+    if change.metrics:
+        lines.append("- metrics: " + ", ".join(f"{k}={v}" for k, v in change.metrics))
+    if change.errors:
+        lines.append("- errors: " + "; ".join(change.errors))
+    return "\n".join(lines)
+
+
+def render(changes: list[Change], *, at_mobiles: tuple[str, ...] = (), keyword: str | None = None) -> Message:
+    """One digest for all changes, under DingTalk's 20,000-byte limit."""
+    urgent = any(c.urgent for c in changes)
+    failed = sum(1 for c in changes if c.kind == ChangeKind.STATUS and c.new_status == "failed")
+    title = f"taskwatch: {len(changes)} change{'s' if len(changes) != 1 else ''}"
+    if failed:
+        title += f", {failed} failed"
+    header = f"#### {title}"
+    blocks: list[str] = []
+    used = len(header.encode())
+    for index, change in enumerate(changes):
+        block = render_change(change)
+        size = len(block.encode()) + 2
+        if used + size > BUDGET_BYTES:
+            blocks.append(f"… +{len(changes) - index} more (see GET /status or `taskwatch status`)")
+            break
+        blocks.append(block)
+        used += size
+    parts = [header, *blocks]
+    mentions = at_mobiles if urgent else ()
+    if mentions:
+        # DingTalk pings a mobile only if "@mobile" also appears in the text.
+        parts.append(" ".join(f"@{mobile}" for mobile in mentions))
+    text = "\n\n".join(parts)
+    if keyword and keyword not in text:
+        text += f"\n\n{keyword}"
+    return Message(title=title, text=text, at_mobiles=mentions)

@@ -1,0 +1,199 @@
+"""RAM documents for the function's role, derived from the settings so they always match them.
+
+``taskwatch policy`` prints :func:`policy_document` for the current settings: least privilege,
+``opensearch:DescribeFunction`` (GetFunctionTask, ListFunctionTasks) on exactly the watched app
+groups, and OSS read/write/delete/list on exactly the state prefix. ``--trust`` prints
+:func:`trust_policy` (Function Compute may assume the role); ``--lifecycle`` prints the OSS
+lifecycle rule that expires old claim objects.
+
+Pure functions only: no I/O, no environment reads (``main`` takes both as arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+from .settings import Settings, SettingsError, load_settings
+
+FC_SERVICE = "fc.aliyuncs.com"
+OPENSEARCH_ACTIONS = ("opensearch:DescribeFunction",)
+OSS_OBJECT_ACTIONS = ("oss:GetObject", "oss:PutObject", "oss:DeleteObject")
+OSS_LIST_ACTIONS = ("oss:ListObjects",)
+CLAIMS_DIR = "claims/"
+DEFAULT_CLAIM_DAYS = 7
+ACCOUNT_RE = re.compile(r"^(\*|[0-9]{1,32})$")
+
+Document = dict[str, Any]
+
+
+def _account(account_id: str) -> str:
+    if not ACCOUNT_RE.match(account_id):
+        raise ValueError(f"account id {account_id!r} must be digits or '*'")
+    return account_id
+
+
+def opensearch_resources(settings: Settings, account_id: str = "*") -> list[str]:
+    """One ARN per distinct app group of the targets, sorted (stable output)."""
+    account = _account(account_id)
+    groups = sorted({target.app_group for target in settings.targets})
+    return [f"acs:opensearch:{settings.region}:{account}:apps/{group}" for group in groups]
+
+
+def policy_document(settings: Settings, account_id: str = "*") -> Document:
+    """The function role's permission policy (RAM policy language, Version "1").
+
+    With ``file://`` state there is no OSS statement at all (see :func:`notes`).
+    """
+    account = _account(account_id)
+    statements: list[Document] = [
+        {
+            "Effect": "Allow",
+            "Action": list(OPENSEARCH_ACTIONS),
+            "Resource": opensearch_resources(settings, account),
+        }
+    ]
+    state = settings.state
+    if state.scheme == "oss":
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": list(OSS_OBJECT_ACTIONS),
+                "Resource": [f"acs:oss:*:{account}:{state.bucket}/{state.prefix}*"],
+            }
+        )
+        listing: Document = {
+            "Effect": "Allow",
+            "Action": list(OSS_LIST_ACTIONS),
+            "Resource": [f"acs:oss:*:{account}:{state.bucket}"],
+        }
+        if state.prefix:
+            listing["Condition"] = {"StringLike": {"oss:Prefix": [f"{state.prefix}*"]}}
+        statements.append(listing)
+    return {"Version": "1", "Statement": statements}
+
+
+def trust_policy() -> Document:
+    """Who may assume the role: Function Compute only."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": [FC_SERVICE]},
+            }
+        ],
+    }
+
+
+def lifecycle_document(settings: Settings, days: int = DEFAULT_CLAIM_DAYS) -> Document:
+    """OSS lifecycle rule expiring ``<prefix>claims/`` objects after ``days`` days.
+
+    The JSON shape follows the PutBucketLifecycle XML (``LifecycleConfiguration/Rule``);
+    ``infra/bucket-lifecycle.xml`` is the same rule for the default prefix.
+    """
+    state = settings.state
+    if state.scheme != "oss":
+        raise ValueError("state is not on OSS (TASKWATCH_STATE is file://...): no lifecycle rule needed")
+    if days < 1:
+        raise ValueError(f"days must be at least 1, not {days}")
+    return {
+        "LifecycleConfiguration": {
+            "Rule": [
+                {
+                    "ID": "taskwatch-expire-claims",
+                    "Prefix": f"{state.prefix}{CLAIMS_DIR}",
+                    "Status": "Enabled",
+                    "Expiration": {"Days": days},
+                }
+            ]
+        }
+    }
+
+
+def notes(settings: Settings) -> list[str]:
+    """Human remarks printed beside the policy (to stderr by ``main``)."""
+    out: list[str] = []
+    if settings.state.scheme != "oss":
+        out.append(
+            f"note: TASKWATCH_STATE is {settings.state.describe()}: state is not on OSS, "
+            "so the policy grants no OSS access (inside FC the state must be oss://bucket/prefix)"
+        )
+    elif not settings.state.prefix:
+        out.append(
+            f"note: TASKWATCH_STATE has no prefix: the policy grants access to the whole bucket "
+            f"{settings.state.bucket}; use oss://{settings.state.bucket}/taskwatch to narrow it"
+        )
+    return out
+
+
+def dump(document: Document) -> str:
+    """Stable JSON text (2-space indent, trailing newline), as printed and as in infra/."""
+    return json.dumps(document, indent=2) + "\n"
+
+
+def render(settings: Settings, account_id: str = "*", trust: bool = False) -> str:
+    """JSON text: the permission policy, or the trust policy with ``trust=True``."""
+    return dump(trust_policy() if trust else policy_document(settings, account_id))
+
+
+def build_parser(prog: str = "taskwatch policy") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Print the RAM policy of the function's role for the current settings "
+        "(TASKWATCH_TARGETS, TASKWATCH_REGION, TASKWATCH_STATE).",
+    )
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--trust", action="store_true", help="print the role's trust policy instead")
+    what.add_argument(
+        "--lifecycle",
+        action="store_true",
+        help="print the OSS lifecycle rule that expires old claim objects instead",
+    )
+    parser.add_argument("--account-id", default="*", help="Alibaba Cloud account id for the ARNs (default: '*')")
+    parser.add_argument(
+        "--claim-days",
+        type=int,
+        default=DEFAULT_CLAIM_DAYS,
+        help=f"with --lifecycle: days before a claim expires (default {DEFAULT_CLAIM_DAYS})",
+    )
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """``taskwatch policy [--account-id ID] [--trust | --lifecycle]``; returns the exit code."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    if args.trust:
+        out.write(dump(trust_policy()))
+        return 0
+    environ = os.environ if env is None else env  # only the entry point reads the environment
+    try:
+        settings = load_settings(environ, require_credentials=False)
+        if args.lifecycle:
+            text = dump(lifecycle_document(settings, args.claim_days))
+        else:
+            text = render(settings, args.account_id)
+    except (SettingsError, ValueError) as exc:
+        err.write(f"taskwatch policy: {exc}\n")
+        return 2
+    out.write(text)
+    for line in notes(settings):
+        err.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,306 @@
+"""Settings: parsed once from the environment (and FC's context) into frozen dataclasses.
+
+Every bad or missing value raises :class:`SettingsError` naming the variable and the bad value
+(secrets masked) before any request is sent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .secrets import mask, mask_url
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$")
+MOBILE_RE = re.compile(r"^\+?[0-9][0-9-]{3,19}$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+MAX_TARGETS = 1000
+DEFAULT_CONCURRENCY = 16
+CLI_DEFAULT_STATE = "file://./.taskwatch"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; ``variable`` names it."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Target:
+    """One watched task: ``appGroup/function/instance[@generation]``; generation None = latest."""
+
+    app_group: str
+    function: str
+    instance: str
+    generation: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.app_group}/{self.function}/{self.instance}@{self.generation or 'latest'}"
+
+    @property
+    def follows_latest(self) -> bool:
+        return self.generation is None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str  # "https" or "http"
+    host: str  # host or host:port
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    @property
+    def is_local(self) -> bool:
+        """An IP or localhost endpoint: OSS must use path-style addressing there."""
+        name = self.host.rsplit(":", 1)[0] if not self.host.startswith("[") else self.host
+        return name == "localhost" or name.startswith("[") or re.fullmatch(r"[0-9.]+", name) is not None
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    scheme: str  # "oss" or "file"
+    bucket: str = ""
+    prefix: str = ""  # OSS key prefix, "" or ending in "/"
+    path: str = ""  # directory for file://
+
+    def describe(self) -> str:
+        return f"oss://{self.bucket}/{self.prefix}" if self.scheme == "oss" else f"file://{self.path}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    targets: tuple[Target, ...]
+    region: str
+    opensearch_endpoint: Endpoint
+    state: StateLocation
+    oss_endpoint: Endpoint | None  # None: the SDK's endpoint for the region (internal inside FC)
+    oss_internal: bool
+    credentials: Credentials | None = field(repr=False)
+    dingtalk_webhook: str | None = field(repr=False)
+    dingtalk_secret: str | None = field(repr=False)
+    at_mobiles: tuple[str, ...]
+    keyword: str | None
+    progress_step: float
+    stall_minutes: float
+    error_ticks: int
+    http_token: str | None = field(repr=False)
+    concurrency: int
+
+
+def parse_targets(raw: str, variable: str = "TASKWATCH_TARGETS") -> tuple[Target, ...]:
+    items = [item for item in re.split(r"[,\s]+", raw) if item]
+    if not items:
+        raise SettingsError(variable, "is empty; expected appGroup/function/instance[@generation]")
+    if len(items) > MAX_TARGETS:
+        raise SettingsError(variable, f"has {len(items)} targets; at most {MAX_TARGETS}")
+    seen: dict[str, Target] = {}
+    for item in items:
+        path, _, generation = item.partition("@")
+        parts = path.split("/")
+        if len(parts) != 3:
+            raise SettingsError(variable, f"{item!r} is not appGroup/function/instance[@generation]")
+        for part in parts:
+            if not NAME_RE.match(part) or part in (".", ".."):
+                raise SettingsError(variable, f"{item!r}: name {part!r} may use only letters, digits, '_', '-' and '.'")
+        if "@" in item and generation != "latest" and not generation.isdigit():
+            raise SettingsError(variable, f"{item!r}: generation {generation!r} must be a number or 'latest'")
+        target = Target(parts[0], parts[1], parts[2], None if generation in ("", "latest") else generation)
+        seen.setdefault(target.key, target)  # a target listed twice is watched once
+    return tuple(seen.values())
+
+
+def parse_endpoint(raw: str, variable: str) -> Endpoint:
+    value = raw.strip().rstrip("/")
+    scheme, sep, host = value.partition("://")
+    if not sep:
+        scheme, host = "https", value
+    if scheme not in ("http", "https") or not HOST_RE.match(host):
+        raise SettingsError(variable, f"{raw!r} is not a host, https://host or http://host:port")
+    return Endpoint(scheme, host)
+
+
+def parse_state(raw: str, variable: str = "TASKWATCH_STATE") -> StateLocation:
+    value = raw.strip()
+    if value.startswith("oss://"):
+        bucket, _, prefix = value[len("oss://") :].partition("/")
+        if not BUCKET_RE.match(bucket):
+            raise SettingsError(variable, f"{raw!r}: bucket name {bucket!r} is not a valid OSS bucket name")
+        prefix = prefix.strip("/")
+        if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+            raise SettingsError(variable, f"{raw!r}: prefix {prefix!r} has an empty, '.' or '..' part")
+        return StateLocation("oss", bucket=bucket, prefix=f"{prefix}/" if prefix else "")
+    if value.startswith("file://"):
+        path = value[len("file://") :]
+        if not path:
+            raise SettingsError(variable, f"{raw!r} names no directory")
+        return StateLocation("file", path=path)
+    raise SettingsError(variable, f"{raw!r} must start with oss:// or file://")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, f"{raw!r} is not a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise SettingsError(name, f"{raw!r} must be between {low:g} and {high:g}")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"[0-9]+", raw) or not low <= int(raw) <= high:
+        raise SettingsError(name, f"{raw!r} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _webhook(env: Mapping[str, str]) -> str | None:
+    raw = env.get("DINGTALK_WEBHOOK", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} is not an http(s) URL")
+    if not parse_qs(parts.query).get("access_token", [""])[0]:
+        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} has no access_token parameter")
+    return raw
+
+
+def _mobiles(env: Mapping[str, str]) -> tuple[str, ...]:
+    mobiles = tuple(m for m in re.split(r"[,\s]+", env.get("DINGTALK_AT_MOBILES", "")) if m)
+    for mobile in mobiles:
+        if not MOBILE_RE.match(mobile):
+            raise SettingsError("DINGTALK_AT_MOBILES", f"{mobile!r} is not a mobile number")
+    return mobiles
+
+
+def _attr(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def load_credentials(env: Mapping[str, str], context: Any = None) -> Credentials | None:
+    """``context.credentials`` (python3.10 runtime) first, else the ALIBABA_CLOUD_* variables.
+
+    ALIYUN_ACCESS_KEY_* are deliberately ignored here; the OpenSearch client also keeps the SDK
+    from reading them (it would silently swap them in and drop the STS token).
+    """
+    creds = _attr(context, "credentials")
+    key_id = _attr(creds, "access_key_id") or _attr(creds, "accessKeyId")
+    if key_id:
+        secret = _attr(creds, "access_key_secret") or _attr(creds, "accessKeySecret")
+        token = _attr(creds, "security_token") or _attr(creds, "securityToken")
+        if not secret:
+            raise SettingsError("context.credentials", "has an access key id but no secret")
+        return Credentials(str(key_id), str(secret), str(token) if token else None)
+    key_id = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "").strip()
+    secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "").strip()
+    token = env.get("ALIBABA_CLOUD_SECURITY_TOKEN", "").strip()
+    if not key_id and not secret:
+        return None
+    if not key_id or not secret:
+        missing = "ALIBABA_CLOUD_ACCESS_KEY_ID" if not key_id else "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+        raise SettingsError(missing, "is missing while its partner is set")
+    if key_id.startswith("STS.") and not token:
+        raise SettingsError("ALIBABA_CLOUD_SECURITY_TOKEN", f"is missing for the STS key {mask(key_id)}")
+    return Credentials(key_id, secret, token or None)
+
+
+def load_settings(
+    env: Mapping[str, str],
+    context: Any = None,
+    *,
+    invoked_by_fc: bool = False,
+    require_credentials: bool = True,
+) -> Settings:
+    """Parse every setting; raise SettingsError on the first bad one."""
+    raw_targets = env.get("TASKWATCH_TARGETS", "")
+    if not raw_targets.strip():
+        raise SettingsError("TASKWATCH_TARGETS", "is required, e.g. my_app/my_function/my_instance@latest")
+    targets = parse_targets(raw_targets)
+
+    region = (
+        env.get("TASKWATCH_REGION", "").strip()
+        or env.get("ALIBABA_CLOUD_REGION_ID", "").strip()
+        or str(_attr(context, "region") or "").strip()
+        or env.get("FC_REGION", "").strip()
+    )
+    if not region:
+        raise SettingsError("TASKWATCH_REGION", "is required (no ALIBABA_CLOUD_REGION_ID or FC region either)")
+    if not REGION_RE.match(region):
+        raise SettingsError("TASKWATCH_REGION", f"{region!r} is not a region id like cn-hangzhou")
+
+    raw_opensearch = env.get("TASKWATCH_OPENSEARCH_ENDPOINT", "").strip()
+    opensearch = (
+        parse_endpoint(raw_opensearch, "TASKWATCH_OPENSEARCH_ENDPOINT")
+        if raw_opensearch
+        else Endpoint("https", f"opensearch.{region}.aliyuncs.com")
+    )
+
+    raw_state = env.get("TASKWATCH_STATE", "").strip()
+    if not raw_state:
+        if invoked_by_fc:
+            raise SettingsError("TASKWATCH_STATE", "is required in Function Compute, e.g. oss://bucket/taskwatch")
+        raw_state = CLI_DEFAULT_STATE
+    state = parse_state(raw_state)
+
+    raw_oss = env.get("TASKWATCH_OSS_ENDPOINT", "").strip()
+    oss_endpoint = parse_endpoint(raw_oss, "TASKWATCH_OSS_ENDPOINT") if raw_oss else None
+
+    credentials = load_credentials(env, context)
+    if credentials is None and require_credentials:
+        raise SettingsError(
+            "ALIBABA_CLOUD_ACCESS_KEY_ID",
+            "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (and _SECURITY_TOKEN for STS keys)",
+        )
+
+    secret = env.get("DINGTALK_SECRET", "").strip() or None
+    keyword = env.get("DINGTALK_KEYWORD", "").strip() or None
+    http_token = env.get("TASKWATCH_HTTP_TOKEN", "").strip() or None
+    if http_token is not None and len(http_token) < 16:
+        raise SettingsError("TASKWATCH_HTTP_TOKEN", f"{mask(http_token)} is too short; use 16+ random characters")
+
+    return Settings(
+        targets=targets,
+        region=region,
+        opensearch_endpoint=opensearch,
+        state=state,
+        oss_endpoint=oss_endpoint,
+        oss_internal=invoked_by_fc and oss_endpoint is None,
+        credentials=credentials,
+        dingtalk_webhook=_webhook(env),
+        dingtalk_secret=secret,
+        at_mobiles=_mobiles(env),
+        keyword=keyword,
+        progress_step=_number(env, "TASKWATCH_PROGRESS_STEP", 25, 0, 100),
+        stall_minutes=_number(env, "TASKWATCH_STALL_MINUTES", 60, 0, 60 * 24 * 365),
+        error_ticks=_integer(env, "TASKWATCH_ERROR_TICKS", 3, 1, 1000),
+        http_token=http_token,
+        concurrency=_integer(env, "TASKWATCH_CONCURRENCY", DEFAULT_CONCURRENCY, 1, 64),
+    )

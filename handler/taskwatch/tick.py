@@ -1,0 +1,297 @@
+"""One tick: load state, read every target, detect, claim, deliver, commit.
+
+Delivery protocol (see README "Guarantees"): every change has a deterministic id; a tick sends
+only the changes whose write-once claim it created; it marks them sent after DingTalk accepts the
+digest, or deletes its claims when it does not; state is committed last, and a target whose change
+another tick is still delivering keeps its old entry, so nothing is lost and nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from . import logs
+from .core import Rules, detect
+from .dingtalk import DeliveryError, Notifier
+from .message import render
+from .model import TERMINAL, Change, FailureKind, Observation, ReadFailure, State
+from .opensearch import OpenSearchError, TaskReader
+from .settings import Settings, Target
+from .store import StateStore, StoreError
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+STATE_OBJECT = "state.json"
+CLAIM_TTL_MS = 10 * 60_000  # longer than a tick can run (s.yaml timeout), so a live claim never expires
+CLAIM_ATTEMPTS = 4  # takeovers of expired claims before a change is left for a later tick
+
+
+class TickError(Exception):
+    """The tick could not read its state, deliver or save; ``result`` holds what it got to."""
+
+    def __init__(self, cause: str, result: TickResult | None = None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.result = result
+
+
+@dataclass
+class TickResult:
+    changes: list[Change] = field(default_factory=list)
+    sent: list[Change] = field(default_factory=list)  # delivered by this tick
+    already_sent: list[Change] = field(default_factory=list)  # another tick delivered them
+    in_flight: list[Change] = field(default_factory=list)  # another tick is delivering them
+    read_failures: dict[str, ReadFailure] = field(default_factory=dict)
+    saved: bool = False
+    dry_run: bool = False
+    state: State | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        sent = {c.id for c in self.sent}
+        elsewhere = {c.id for c in self.already_sent}
+        return {
+            "dryRun": self.dry_run,
+            "changes": [
+                {
+                    "id": c.id,
+                    "target": c.target,
+                    "kind": c.kind.value,
+                    "generation": c.generation,
+                    "oldStatus": c.old_status,
+                    "status": c.new_status,
+                    "progress": c.progress,
+                    "detail": c.detail,
+                    "sent": c.id in sent,
+                    "sentByAnotherTick": c.id in elsewhere,
+                }
+                for c in self.changes
+            ],
+            "sent": len(self.sent),
+            "readFailures": {k: f"{v.kind.value}: {v.message}" for k, v in self.read_failures.items()},
+            "saved": self.saved,
+        }
+
+
+def load_state(store: StateStore) -> State | None:
+    """The stored state; None when there is none yet or it was corrupt (then it is copied aside)."""
+    try:
+        raw = store.get(STATE_OBJECT)
+    except StoreError as err:
+        raise TickError(f"cannot read state: {err}") from None
+    if raw is None:
+        return None
+    try:
+        return State.from_json(json.loads(raw))
+    except ValueError as err:
+        aside = f"corrupt/state-{hashlib.sha256(raw).hexdigest()[:16]}.json"
+        try:
+            if store.put(aside, raw, create_only=True):
+                logs.event("state_corrupt", logging.WARNING, problem=str(err)[:200], copiedTo=aside)
+        except StoreError as put_err:
+            raise TickError(f"state is corrupt and cannot be copied aside: {put_err}") from None
+        return None
+
+
+def observe(
+    targets: tuple[Target, ...], previous: State | None, reader: TaskReader, concurrency: int
+) -> dict[str, Observation]:
+    """Read every target through a bounded pool; a failed read becomes a ReadFailure, never an exception."""
+
+    def one(target: Target) -> Observation:
+        try:
+            if target.generation is not None:
+                return Observation(task=reader.get_task(target, target.generation))
+            task = reader.latest_task(target)
+            if task is None:
+                return Observation(failure=ReadFailure(FailureKind.NOT_FOUND, "no task in this instance yet"))
+            old = previous.targets.get(target.key) if previous else None
+            again = None
+            if old and old.generation and old.generation != task.generation and old.status not in TERMINAL:
+                # A newer run started; read the one we knew once more so its final status is not lost.
+                try:
+                    again = reader.get_task(target, old.generation)
+                except OpenSearchError as err:
+                    logs.event("previous_generation_unread", logging.WARNING, target=target.key, cause=str(err))
+            return Observation(task=task, previous=again)
+        except OpenSearchError as err:
+            return Observation(failure=ReadFailure(err.kind, str(err)))
+        except Exception as err:  # a reader bug must not hide the other targets
+            return Observation(failure=ReadFailure(FailureKind.TRANSIENT, f"{type(err).__name__}: {err}"[:200]))
+
+    if not targets:
+        return {}
+    results = _parallel(one, targets, concurrency)
+    for target, observation in zip(targets, results, strict=True):
+        if observation.task is not None and observation.task.extend_info_problem:
+            logs.event(
+                "extend_info_unreadable", logging.WARNING, target=target.key, cause=observation.task.extend_info_problem
+            )
+    return {target.key: result for target, result in zip(targets, results, strict=True)}
+
+
+class Claims:
+    """Write-once claim objects, one per change, under ``claims/``."""
+
+    OURS, SENT, BUSY = "ours", "sent", "busy"
+
+    def __init__(self, store: StateStore, tick_id: str, now_ms: int) -> None:
+        self._store = store
+        self._tick_id = tick_id
+        self._now = now_ms
+        self.names: dict[str, str] = {}  # change id -> claim object we created
+
+    def _body(self, change: Change, status: str) -> bytes:
+        return json.dumps(
+            {
+                "change": change.id,
+                "target": change.target,
+                "kind": change.kind.value,
+                "status": status,
+                "tick": self._tick_id,
+                "at": self._now,
+                "expires": self._now + CLAIM_TTL_MS,
+            }
+        ).encode()
+
+    def claim(self, change: Change) -> str:
+        for attempt in range(CLAIM_ATTEMPTS):
+            name = f"claims/{change.id}" + (f".{attempt}" if attempt else "")
+            for _ in range(2):  # a second try if the owner released it between our put and get
+                if self._store.put(name, self._body(change, "sending"), create_only=True):
+                    self.names[change.id] = name
+                    return self.OURS
+                raw = self._store.get(name)
+                if raw is not None:
+                    break
+            else:
+                return self.BUSY
+            status, expires = _read_claim(raw)
+            if status == "sent":
+                return self.SENT
+            if status == "sending" and expires > self._now:
+                return self.BUSY
+            # Expired or unreadable: the owner died; the next attempt's object takes it over.
+        return self.BUSY
+
+    def mark_sent(self, change: Change) -> None:
+        self._store.put(self.names[change.id], self._body(change, "sent"))
+
+    def release(self, change: Change) -> None:
+        self._store.delete(self.names.pop(change.id))
+
+
+def _read_claim(raw: bytes | None) -> tuple[str, int]:
+    try:
+        data = json.loads(raw or b"")
+        return str(data["status"]), int(data["expires"])
+    except (ValueError, KeyError, TypeError):
+        return "unreadable", 0
+
+
+def merge(previous: State | None, computed: State, unsettled: set[str]) -> State:
+    """The state to commit: a target with a change still being delivered elsewhere keeps its old entry."""
+    if not unsettled:
+        return computed
+    old = previous.targets if previous else {}
+    targets = dict(computed.targets)
+    for key in unsettled:
+        if key in old:
+            targets[key] = old[key]
+        else:
+            targets.pop(key, None)
+    return State(revision=computed.revision, targets=targets)
+
+
+def run_tick(
+    settings: Settings,
+    *,
+    reader: TaskReader,
+    store: StateStore,
+    notifier: Notifier,
+    now_ms: Callable[[], int],
+    tick_id: str,
+    dry_run: bool = False,
+) -> TickResult:
+    previous = load_state(store)
+    observations = observe(settings.targets, previous, reader, settings.concurrency)
+    rules = Rules(settings.progress_step, settings.stall_minutes, settings.error_ticks)
+    now = now_ms()
+    changes, computed = detect(previous, observations, now, rules)
+    result = TickResult(changes=changes, dry_run=dry_run, state=computed)
+    result.read_failures = {k: o.failure for k, o in observations.items() if o.failure is not None}
+    for key, failure in result.read_failures.items():
+        logs.event("read_failed", logging.WARNING, target=key, kind=failure.kind.value, cause=failure.message)
+    if dry_run:
+        return result
+
+    claims = Claims(store, tick_id, now)
+    outcome = _claim_all(claims, changes, settings.concurrency)
+    ours = [c for c in changes if outcome[c.id] == Claims.OURS]
+    result.already_sent = [c for c in changes if outcome[c.id] == Claims.SENT]
+    result.in_flight = [c for c in changes if outcome[c.id] == Claims.BUSY]
+
+    if ours:
+        message = render(ours, at_mobiles=settings.at_mobiles, keyword=settings.keyword)
+        try:
+            notifier.send(message)
+        except DeliveryError as err:
+            _release_all(claims, ours)
+            raise TickError(f"delivery failed, {len(ours)} change(s) stay pending: {err}", result) from None
+        result.sent = ours
+        logs.event("delivered", changes=len(ours), ids=[c.id for c in ours])
+        for change in ours:
+            try:
+                claims.mark_sent(change)
+            except StoreError as err:  # the state commit below still records the delivery
+                logs.event("claim_not_marked", logging.WARNING, change=change.id, cause=str(err))
+
+    committed = merge(previous, computed, {c.target for c in result.in_flight})
+    if previous is None or committed != previous:
+        try:
+            store.put(STATE_OBJECT, json.dumps(committed.to_json(), separators=(",", ":")).encode())
+        except StoreError as err:
+            raise TickError(f"cannot save state: {err}", result) from None
+        result.saved = True
+    result.state = committed
+    return result
+
+
+def _claim_all(claims: Claims, changes: list[Change], concurrency: int) -> Mapping[str, str]:
+    if not changes:
+        return {}
+
+    def one(change: Change) -> str:
+        return claims.claim(change)
+
+    try:
+        results = _parallel(one, changes, concurrency)
+    except StoreError as err:
+        _release_all(claims, [c for c in changes if c.id in claims.names])
+        raise TickError(f"cannot claim changes: {err}") from None
+    return {change.id: outcome for change, outcome in zip(changes, results, strict=True)}
+
+
+def _parallel(work: Callable[[_T], _R], items: Sequence[_T], concurrency: int) -> list[_R]:
+    """Run ``work`` over ``items`` in a bounded pool; log lines in the workers keep the request id."""
+    context = contextvars.copy_context()
+
+    def in_context(item: _T) -> _R:
+        return context.copy().run(work, item)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
+        return list(pool.map(in_context, items))
+
+
+def _release_all(claims: Claims, changes: list[Change]) -> None:
+    for change in changes:
+        try:
+            claims.release(change)
+        except StoreError as err:  # it expires on its own; a later tick takes it over
+            logs.event("claim_not_released", logging.WARNING, change=change.id, cause=str(err))
