@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from . import logs
 from .dingtalk import ConsoleNotifier, DingTalkNotifier, Notifier
@@ -27,12 +28,16 @@ class Services:
 
 def remember_secrets(settings: Settings) -> None:
     creds = settings.credentials
+    webhook_token = None
+    if settings.dingtalk_webhook:
+        webhook_token = parse_qs(urlsplit(settings.dingtalk_webhook).query).get("access_token", [None])[0]
     register_secrets(
         [
             creds.access_key_secret if creds else None,
             creds.security_token if creds else None,
             settings.dingtalk_secret,
             settings.http_token,
+            webhook_token,
         ]
     )
 

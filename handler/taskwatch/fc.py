@@ -90,5 +90,6 @@ def handle_timer(event: TimerEvent, context: Any) -> str:
         raise RuntimeError(err.cause) from None
     cause = read_failure_cause(result)
     if cause:
+        logs.event("tick_failed", logging.ERROR, cause=cause)
         raise RuntimeError(cause)
     return json.dumps(result.to_json(), ensure_ascii=False)

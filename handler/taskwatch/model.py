@@ -92,7 +92,7 @@ class TargetState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TargetState:
-        metrics = data.get("metrics") or {}
+        metrics = data.get("metrics", {})
         if not isinstance(metrics, dict):
             raise ValueError("metrics is not an object")
         return cls(

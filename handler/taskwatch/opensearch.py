@@ -222,7 +222,9 @@ class OpenSearchClient:
 
 
 def _first_line(text: Any) -> str:
-    return str(text).strip().splitlines()[0][:200] if str(text).strip() else ""
+    # A signature error echoes the string to sign, security token included: never keep that part.
+    text = str(text).split("server string to sign", 1)[0].strip()
+    return text.splitlines()[0][:200] if text else ""
 
 
 def _classify(status: int | None, code: str | None, message: str | None) -> OpenSearchError:

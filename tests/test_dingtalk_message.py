@@ -1,0 +1,107 @@
+"""DingTalk signing against the published vector, the client's error handling, and the digest text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+from responses import matchers
+from taskwatch.dingtalk import DeliveryError, DingTalkNotifier, payload, sign
+from taskwatch.message import MAX_BYTES, Message, progress_bar, render
+from taskwatch.model import Change, ChangeKind
+
+WEBHOOK = "https://oapi.dingtalk.com/robot/send?access_token=tok123"
+
+
+def test_sign_matches_the_published_vector() -> None:
+    assert sign("this is secret", 1_700_000_000_000) == "sSFWELbV2YwjdDQhWZwTcWlX5BWUx5J6TPpsZmuPii0="
+
+
+def test_signed_post_encodes_the_signature_once() -> None:
+    message = Message("t", "hello", ())
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post(
+            "https://oapi.dingtalk.com/robot/send",
+            json={"errcode": 0, "errmsg": "ok"},
+            match=[
+                matchers.query_param_matcher(
+                    {
+                        "access_token": "tok123",
+                        "timestamp": "1700000000000",
+                        "sign": "sSFWELbV2YwjdDQhWZwTcWlX5BWUx5J6TPpsZmuPii0=",
+                    }
+                ),
+                matchers.json_params_matcher(payload(message)),
+                matchers.header_matcher({"Content-Type": "application/json; charset=utf-8"}),
+            ],
+        )
+        DingTalkNotifier(WEBHOOK, "this is secret", clock=lambda: 1_700_000_000.0).send(message)
+        assert "sign=sSFWELbV2YwjdDQhWZwTcWlX5BWUx5J6TPpsZmuPii0%3D" in mock.calls[0].request.url
+
+
+@pytest.mark.parametrize(
+    ("answers", "retryable", "calls", "fragment"),
+    [
+        ([{"json": {"errcode": 310000, "errmsg": "sign"}}], False, 1, "DINGTALK_SECRET"),
+        ([{"json": {"errcode": 300001, "errmsg": "token"}}], False, 1, "DINGTALK_WEBHOOK"),
+        ([{"json": {"errcode": 130101, "errmsg": "too fast"}}], True, 1, "rate limit"),
+        ([{"json": {"errcode": -1, "errmsg": "busy"}}] * 2, True, 2, "errcode -1"),
+        ([{"status": 502, "body": "bad gateway"}] * 2, True, 2, "HTTP 502"),
+        ([{"body": "<html>"}] * 2, True, 2, "not its JSON"),
+    ],
+)
+def test_failures(answers: list[dict[str, object]], retryable: bool, calls: int, fragment: str) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        for answer in answers:
+            mock.post("https://oapi.dingtalk.com/robot/send", **answer)  # type: ignore[arg-type]
+        with pytest.raises(DeliveryError) as err:
+            DingTalkNotifier(WEBHOOK, sleep=lambda _: None).send(Message("t", "x", ()))
+        assert len(mock.calls) == calls
+    assert err.value.retryable is retryable and fragment in str(err.value)
+
+
+def test_retry_then_success() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post("https://oapi.dingtalk.com/robot/send", json={"errcode": -1, "errmsg": "busy"})
+        mock.post("https://oapi.dingtalk.com/robot/send", json={"errcode": 0, "errmsg": "ok"})
+        slept: list[float] = []
+        DingTalkNotifier(WEBHOOK, sleep=slept.append).send(Message("t", "x", ()))
+    assert len(slept) == 1 and slept[0] <= 0.5
+
+
+def change(kind: ChangeKind, target: str = "app/fn/inst@latest", **fields: object) -> Change:
+    return Change(target=target, kind=kind, base_rev=1, value="v", **fields)  # type: ignore[arg-type]
+
+
+def test_digest_mentions_only_for_urgent_changes() -> None:
+    calm = render([change(ChangeKind.PROGRESS, progress=50, detail="50")], at_mobiles=("138",))
+    assert calm.at_mobiles == () and "@138" not in calm.text
+    urgent = render([change(ChangeKind.STATUS, old_status="running", new_status="failed")], at_mobiles=("138",))
+    assert urgent.at_mobiles == ("138",) and urgent.text.endswith("@138")
+    stalled = render([change(ChangeKind.STALLED, detail="no progress for 61 min")], at_mobiles=("138",))
+    assert stalled.at_mobiles == ("138",)
+
+
+def test_keyword_is_always_in_the_text() -> None:
+    assert render([change(ChangeKind.WATCHING)], keyword="训练").text.endswith("训练")
+    assert render([change(ChangeKind.WATCHING)], keyword="taskwatch").text.count("taskwatch") == 1
+
+
+def test_huge_digest_is_cut_with_more_marker() -> None:
+    changes = [
+        change(ChangeKind.STATUS, target=f"app/fn/inst{i}@latest", new_status="failed", errors=("e" * 250,))
+        for i in range(300)
+    ]
+    message = render(changes)
+    size = len(json.dumps(payload(message), ensure_ascii=False).encode())
+    assert size < MAX_BYTES
+    assert "more (see GET /status" in message.text
+    shown = message.text.count("**app/fn/inst")
+    assert f"+{300 - shown} more" in message.text
+
+
+def test_progress_bar() -> None:
+    assert progress_bar(0) == "░░░░░░░░░░ 0%"
+    assert progress_bar(55) == "██████░░░░ 55%"
+    assert progress_bar(100) == "██████████ 100%"
