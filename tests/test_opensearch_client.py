@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import responses
 from aliyunsdkcore.vendored.requests.exceptions import ConnectTimeout
-from conftest import AK_ID, AK_SECRET, STS_TOKEN
 from responses import matchers
+from support import AK_ID, AK_SECRET, STS_TOKEN
 from taskwatch.model import FailureKind
 from taskwatch.opensearch import (
     AuthFailed,

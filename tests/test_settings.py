@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Context, Credentials
+from support import Context, Credentials
 from taskwatch.settings import Endpoint, SettingsError, Target, load_settings, parse_targets
 
 BASE = {

@@ -65,7 +65,7 @@ def tick(
     *,
     dry_run: bool = False,
     services: Services | None = None,
-    clock: Callable[[], int] = now_ms,
+    clock: Callable[[], int] | None = None,
     tick_id: str | None = None,
 ) -> TickResult:
     """Run one tick and log its outcome; TickError carries a one-line, scrubbed cause."""
@@ -78,7 +78,7 @@ def tick(
             reader=services.reader,
             store=services.store,
             notifier=services.notifier,
-            now_ms=clock,
+            now_ms=clock or now_ms,  # looked up per call: tests and the demo drive a virtual clock
             tick_id=tick_id or uuid.uuid4().hex,
             dry_run=dry_run,
         )

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             return _status()
         if args.command == "demo":
-            from .demo import run_demo
+            from taskwatch_emulator.demo import run_demo
 
             return run_demo(speed=args.speed)
         if args.command == "serve":

@@ -69,7 +69,7 @@ class DingTalkNotifier:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         retries: int = 1,
-        timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+        timeout: tuple[float, float] | None = None,
     ) -> None:
         import requests
 
@@ -81,7 +81,7 @@ class DingTalkNotifier:
         self._clock = clock
         self._sleep = sleep
         self._retries = retries
-        self._timeout = timeout
+        self._timeout = timeout or (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
 
     def send(self, message: Message) -> None:
         attempt = 0

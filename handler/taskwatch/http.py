@@ -233,7 +233,11 @@ def authorize(headers: Mapping[str, str]) -> None:
         same = hmac.compare_digest(credential.strip().encode("utf-8", "replace"), expected)
         ok |= same & (scheme.lower() == "bearer")
     if not ok:
-        problem = "wrong bearer token" if value else "missing Authorization: Bearer <token>"
+        problem = (
+            "wrong bearer token"
+            if value
+            else "missing bearer token: send the header `Authorization` with the value `Bearer <token>`"
+        )
         raise HttpError(401, problem, {"WWW-Authenticate": 'Bearer realm="taskwatch"'})
 
 

@@ -52,7 +52,9 @@ def format_duration(ms: int) -> str:
     minutes, seconds = divmod(rest, 60)
     if hours:
         return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+    if minutes:
+        return f"{minutes}m {seconds:02d}s" if seconds else f"{minutes}m"
+    return f"{seconds}s"
 
 
 def headline(change: Change) -> str:
@@ -70,26 +72,41 @@ def headline(change: Change) -> str:
     return text
 
 
-def render_change(change: Change) -> str:
-    generation = f" · gen {change.generation}" if change.generation else ""
-    lines = [f"**{change.target}**{generation}", f"- {headline(change)}"]
-    if change.kind in (ChangeKind.NOT_FOUND, ChangeKind.ERROR):
-        lines.append(f"- {change.detail}")
+def render_group(changes: list[Change]) -> str:
+    """One block per target and generation: a headline per change, then the task's facts once."""
+    last = changes[-1]
+    generation = f" · gen {last.generation}" if last.generation else ""
+    lines = [f"**{last.target}**{generation}"]
+    for change in changes:
+        lines.append(f"- {headline(change)}")
+        if change.detail and change.kind in (
+            ChangeKind.NOT_FOUND,
+            ChangeKind.ERROR,
+            ChangeKind.STALLED,
+            ChangeKind.RECOVERED,
+        ):
+            lines.append(f"- {change.detail}")
+    if all(c.kind in (ChangeKind.NOT_FOUND, ChangeKind.ERROR) for c in changes):
         return "\n".join(lines)
-    if change.detail and change.kind in (ChangeKind.STALLED, ChangeKind.RECOVERED):
-        lines.append(f"- {change.detail}")
-    lines.append(f"- progress: {progress_bar(change.progress)}")
-    if change.start_time:
-        timing = f"- started {format_time(change.start_time)}"
-        if change.end_time:
-            took = format_duration(change.end_time - change.start_time)
-            timing += f", ended {format_time(change.end_time)}, took {took}"
+    lines.append(f"- progress: {progress_bar(last.progress)}")
+    if last.start_time:
+        timing = f"- started {format_time(last.start_time)}"
+        if last.end_time:
+            took = format_duration(last.end_time - last.start_time)
+            timing += f", ended {format_time(last.end_time)}, took {took}"
         lines.append(timing)
-    if change.metrics:
-        lines.append("- metrics: " + ", ".join(f"{k}={v}" for k, v in change.metrics))
-    if change.errors:
-        lines.append("- errors: " + "; ".join(change.errors))
+    if last.metrics:
+        lines.append("- metrics: " + ", ".join(f"{k}={v}" for k, v in last.metrics))
+    if last.errors:
+        lines.append("- errors: " + "; ".join(last.errors))
     return "\n".join(lines)
+
+
+def group(changes: list[Change]) -> list[list[Change]]:
+    groups: dict[tuple[str, str | None], list[Change]] = {}
+    for change in changes:
+        groups.setdefault((change.target, change.generation), []).append(change)
+    return list(groups.values())
 
 
 def render(changes: list[Change], *, at_mobiles: tuple[str, ...] = (), keyword: str | None = None) -> Message:
@@ -102,14 +119,16 @@ def render(changes: list[Change], *, at_mobiles: tuple[str, ...] = (), keyword: 
     header = f"#### {title}"
     blocks: list[str] = []
     used = len(header.encode())
-    for index, change in enumerate(changes):
-        block = render_change(change)
+    shown = 0
+    for changes_of_task in group(changes):
+        block = render_group(changes_of_task)
         size = len(block.encode()) + 2
         if used + size > BUDGET_BYTES:
-            blocks.append(f"… +{len(changes) - index} more (see GET /status or `taskwatch status`)")
+            blocks.append(f"… +{len(changes) - shown} more (see GET /status or `taskwatch status`)")
             break
         blocks.append(block)
         used += size
+        shown += len(changes_of_task)
     parts = [header, *blocks]
     mentions = at_mobiles if urgent else ()
     if mentions:

@@ -22,20 +22,17 @@ INSTANCE_PATH = "/v4/openapi/app-groups/[appGroupIdentity]/functions/[functionNa
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 8
 RETRY_BACKOFF_S = 0.3
-AUTH_CODES = frozenset(
-    {
-        "SignatureDoesNotMatch",
-        "InvalidAccessKeyId.NotFound",
-        "InvalidAccessKeyId",
-        "InvalidSecurityToken.Expired",
-        "InvalidSecurityToken.Malformed",
-        "InvalidSecurityToken.MismatchWithAccessKey",
-        "Forbidden.RAM",
-        "Forbidden",
-        "NoPermission",
-        "InvalidTimeStamp.Expired",
-        "IncompleteSignature",
-    }
+# Error-code families that mean "your credentials or permissions are wrong" (prefix match).
+AUTH_PREFIXES = (
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "InvalidSecurityToken",
+    "MissingSecurityToken",
+    "Forbidden",
+    "NoPermission",
+    "InvalidTimeStamp",
+    "IncompleteSignature",
+    "InvalidAccessKeySecret",
 )
 TRANSIENT_CODES = frozenset({"Throttling", "Throttling.User", "ServiceUnavailable", "InternalError"})
 
@@ -132,8 +129,8 @@ class OpenSearchClient:
         credentials: Credentials,
         *,
         pool_size: int = 16,
-        connect_timeout: float = CONNECT_TIMEOUT_S,
-        read_timeout: float = READ_TIMEOUT_S,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
         retries: int = 1,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -152,8 +149,8 @@ class OpenSearchClient:
             region_id=region,
             credential=StsTokenCredential("unused", "unused", "unused"),
             auto_retry=False,
-            connect_timeout=connect_timeout,
-            timeout=read_timeout,
+            connect_timeout=connect_timeout or CONNECT_TIMEOUT_S,
+            timeout=read_timeout or READ_TIMEOUT_S,
             pool_size=pool_size,
             # A truthy mapping that names no scheme: the SDK then uses no proxy at all instead of
             # HTTP(S)_PROXY, which it would apply even to loopback and private endpoints.
@@ -187,7 +184,7 @@ class OpenSearchClient:
                 if attempt >= self._retries:
                     raise
                 attempt += 1
-                self._sleep(RETRY_BACKOFF_S * attempt)
+                self._sleep(RETRY_BACKOFF_S * attempt)  # module constant: tests set it to 0
 
     def _call_once(self, target: Target, suffix: str, query: dict[str, str]) -> dict[str, Any]:
         from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
@@ -229,10 +226,11 @@ def _first_line(text: Any) -> str:
 
 def _classify(status: int | None, code: str | None, message: str | None) -> OpenSearchError:
     text = f"{code or 'HTTP ' + str(status)}: {_first_line(message)}"
-    if code and ("NotExist" in code or "NotFound" in code) and code not in AUTH_CODES:
-        return TaskNotFound(text)
-    if code in AUTH_CODES or status in (401, 403):
+    is_auth = bool(code) and str(code).startswith(AUTH_PREFIXES)
+    if is_auth or status in (401, 403):
         return AuthFailed(text)
+    if code and ("NotExist" in code or "NotFound" in code):
+        return TaskNotFound(text)
     if code in TRANSIENT_CODES or status is None or status >= 500 or status == 429:
         return TransientError(text)
     if code and code.startswith("Throttling"):

@@ -143,12 +143,8 @@ def render(settings: Settings, account_id: str = "*", trust: bool = False) -> st
     return dump(trust_policy() if trust else policy_document(settings, account_id))
 
 
-def build_parser(prog: str = "taskwatch policy") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Print the RAM policy of the function's role for the current settings "
-        "(TASKWATCH_TARGETS, TASKWATCH_REGION, TASKWATCH_STATE).",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``taskwatch policy``, for cli.py's subparser and :func:`main`."""
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--trust", action="store_true", help="print the role's trust policy instead")
     what.add_argument(
@@ -163,7 +159,34 @@ def build_parser(prog: str = "taskwatch policy") -> argparse.ArgumentParser:
         default=DEFAULT_CLAIM_DAYS,
         help=f"with --lifecycle: days before a claim expires (default {DEFAULT_CLAIM_DAYS})",
     )
-    return parser
+
+
+def run(
+    env: Mapping[str, str],
+    *,
+    account_id: str = "*",
+    trust: bool = False,
+    lifecycle: bool = False,
+    claim_days: int = DEFAULT_CLAIM_DAYS,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Print the chosen document on stdout, remarks on stderr; 0, or 2 on a bad setting/option."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    if trust:
+        out.write(dump(trust_policy()))
+        return 0
+    try:
+        settings = load_settings(env, require_credentials=False)
+        text = dump(lifecycle_document(settings, claim_days)) if lifecycle else render(settings, account_id)
+    except (SettingsError, ValueError) as exc:
+        err.write(f"taskwatch policy: {exc}\n")
+        return 2
+    out.write(text)
+    for line in notes(settings):
+        err.write(line + "\n")
+    return 0
 
 
 def main(
@@ -172,27 +195,23 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """``taskwatch policy [--account-id ID] [--trust | --lifecycle]``; returns the exit code."""
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
-    args = build_parser().parse_args(list(argv) if argv is not None else None)
-    if args.trust:
-        out.write(dump(trust_policy()))
-        return 0
-    environ = os.environ if env is None else env  # only the entry point reads the environment
-    try:
-        settings = load_settings(environ, require_credentials=False)
-        if args.lifecycle:
-            text = dump(lifecycle_document(settings, args.claim_days))
-        else:
-            text = render(settings, args.account_id)
-    except (SettingsError, ValueError) as exc:
-        err.write(f"taskwatch policy: {exc}\n")
-        return 2
-    out.write(text)
-    for line in notes(settings):
-        err.write(line + "\n")
-    return 0
+    """``taskwatch policy [--account-id ID] [--trust | --lifecycle [--claim-days N]]``; the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="taskwatch policy",
+        description="Print the RAM policy of the function's role for the current settings "
+        "(TASKWATCH_TARGETS, TASKWATCH_REGION, TASKWATCH_STATE).",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    return run(
+        os.environ if env is None else env,  # only the entry point reads the environment
+        account_id=args.account_id,
+        trust=args.trust,
+        lifecycle=args.lifecycle,
+        claim_days=args.claim_days,
+        stdout=stdout,
+        stderr=stderr,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

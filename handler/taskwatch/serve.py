@@ -181,6 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # http.server's own errors (bad request line, oversized headers) in JSON too, not HTML.
         self.close_connection = True
+        # A garbled request line leaves the version at HTTP/0.9, which has no status line: answer 1.0.
+        self.request_version = "HTTP/1.0" if self.request_version == "HTTP/0.9" else self.request_version
         try:
             self.send_response(code, message)
             payload = _error(message or self.responses.get(code, ("error",))[0])

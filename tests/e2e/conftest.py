@@ -1,0 +1,109 @@
+"""End-to-end fixtures: the real handler against the loopback emulator, over real HTTP.
+
+`Cloud.tick()` sends an FC-shaped timer event through `index.handler` with either context style:
+python3.10 passes credentials in `context.credentials`, python3.12 in ALIBABA_CLOUD_* variables.
+The emulator's timeline clock and taskwatch's clock are one virtual clock, moved by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import index
+import pytest
+import taskwatch.app
+from support import Context, Credentials
+from taskwatch import dingtalk, opensearch, store
+from taskwatch_emulator import Emulator, ManualClock
+
+AK_ID = "STS.E2eAccessKeyId"
+AK_SECRET = "e2e-secret-do-not-log"
+STS_TOKEN = "e2e-sts-token-do-not-log"
+ROBOT_SECRET = "SECe2e-robot-secret-do-not-log"
+BUCKET = "tw-e2e"
+START = 1_795_000_000.0  # 2026-11-19, any fixed point
+
+
+@dataclass
+class Cloud:
+    emu: Emulator
+    clock: ManualClock
+    style: str  # "py310" or "py312"
+    monkeypatch: pytest.MonkeyPatch
+    ticks: int = 0
+    credentials: Credentials | None = None  # py310: what context.credentials holds
+
+    def context(self) -> Context:
+        self.ticks += 1
+        return Context(request_id=f"e2e-{self.ticks}", credentials=self.credentials)
+
+    def use_key(self, key_id: str, secret: str, token: str | None = None) -> None:
+        """Sign with another key, through whichever channel this runtime style uses."""
+        if self.style == "py310":
+            self.credentials = Credentials(key_id, secret, token or "")
+            return
+        self.monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
+        self.monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
+        if token:
+            self.monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", token)
+        else:
+            self.monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
+
+    def tick(self, minutes: float = 5) -> dict[str, Any]:
+        """One timer tick; then the virtual clock moves on."""
+        event = json.dumps({"triggerTime": "2026-11-19T00:00:00Z", "triggerName": "timer", "payload": ""}).encode()
+        try:
+            answer: dict[str, Any] = json.loads(index.handler(event, self.context()))
+            return answer
+        finally:
+            self.clock.advance(minutes * 60)
+
+    def texts(self) -> list[str]:
+        return [m["markdown"]["text"] for m in self.emu.dingtalk.messages]
+
+    def state(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.emu.oss.objects[(BUCKET, "tw/state.json")])
+        return data
+
+    def objects(self, prefix: str = "tw/") -> list[str]:
+        return sorted(key for bucket, key in self.emu.oss.objects if bucket == BUCKET and key.startswith(prefix))
+
+
+@pytest.fixture(params=["py310", "py312"])
+def cloud(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    clock = ManualClock(START)
+    # Short client timeouts and no backoff so fault tests stay fast; the logic is the same.
+    monkeypatch.setattr(opensearch, "READ_TIMEOUT_S", 0.25)
+    monkeypatch.setattr(opensearch, "CONNECT_TIMEOUT_S", 0.25)
+    monkeypatch.setattr(opensearch, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr(dingtalk, "READ_TIMEOUT_S", 0.25)
+    monkeypatch.setattr(dingtalk, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr(store, "READWRITE_TIMEOUT_S", 0.25)
+    monkeypatch.setattr(taskwatch.app, "now_ms", lambda: int(clock() * 1000))
+    with Emulator(
+        access_key_id=AK_ID,
+        access_key_secret=AK_SECRET,
+        security_token=STS_TOKEN,
+        dingtalk_secret=ROBOT_SECRET,
+        keyword="taskwatch",
+        clock=clock,
+        auth_clock=time.time,
+    ) as emu:
+        env = emu.env(bucket=BUCKET, prefix="tw")
+        env["DINGTALK_AT_MOBILES"] = "13800000000"
+        if request.param == "py310":
+            for name in (
+                "ALIBABA_CLOUD_ACCESS_KEY_ID",
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                "ALIBABA_CLOUD_SECURITY_TOKEN",
+            ):
+                env.pop(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        creds = Credentials(AK_ID, AK_SECRET, STS_TOKEN) if request.param == "py310" else None
+        yield Cloud(emu, clock, request.param, monkeypatch, credentials=creds)
+        assert not emu.opensearch.errors and not emu.oss.errors and not emu.dingtalk.errors
