@@ -100,7 +100,7 @@ def _status() -> int:
 
     settings = load_settings(os.environ, require_credentials=False)
     try:
-        state = load_state(open_store(settings))
+        state = load_state(open_store(settings), copy_aside=False)
     except (TickError, StoreError) as err:
         print(f"taskwatch: {scrub(str(err))}", file=sys.stderr)
         return 1

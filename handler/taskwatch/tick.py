@@ -79,8 +79,12 @@ class TickResult:
         }
 
 
-def load_state(store: StateStore) -> State | None:
-    """The stored state; None when there is none yet or it was corrupt (then it is copied aside)."""
+def load_state(store: StateStore, *, copy_aside: bool = True) -> State | None:
+    """The stored state; None when there is none yet or it is corrupt.
+
+    A corrupt object is copied aside once (its name is its hash) unless ``copy_aside`` is False
+    (dry runs and status reads write nothing); the next commit then replaces it.
+    """
     try:
         raw = store.get(STATE_OBJECT)
     except StoreError as err:
@@ -91,6 +95,9 @@ def load_state(store: StateStore) -> State | None:
         return State.from_json(json.loads(raw))
     except ValueError as err:
         aside = f"corrupt/state-{hashlib.sha256(raw).hexdigest()[:16]}.json"
+        if not copy_aside:
+            logs.event("state_corrupt", logging.WARNING, problem=str(err)[:200])
+            return None
         try:
             if store.put(aside, raw, create_only=True):
                 logs.event("state_corrupt", logging.WARNING, problem=str(err)[:200], copiedTo=aside)
@@ -219,7 +226,7 @@ def run_tick(
     tick_id: str,
     dry_run: bool = False,
 ) -> TickResult:
-    previous = load_state(store)
+    previous = load_state(store, copy_aside=not dry_run)
     observations = observe(settings.targets, previous, reader, settings.concurrency)
     rules = Rules(settings.progress_step, settings.stall_minutes, settings.error_ticks)
     now = now_ms()
