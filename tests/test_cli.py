@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from taskwatch_emulator import Emulator, Step
 
 from taskwatch.cli import main
+from taskwatch_emulator import Emulator, Step
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from taskwatch.core import Rules, detect, progress_bucket
 from taskwatch.model import ChangeKind, FailureKind, Observation, ReadFailure, State, TargetState, Task
 

@@ -7,6 +7,7 @@ import json
 import pytest
 import responses
 from responses import matchers
+
 from taskwatch.dingtalk import DeliveryError, DingTalkNotifier, payload, sign
 from taskwatch.message import MAX_BYTES, Message, progress_bar, render
 from taskwatch.model import Change, ChangeKind

@@ -10,6 +10,7 @@ import responses
 from aliyunsdkcore.vendored.requests.exceptions import ConnectTimeout
 from responses import matchers
 from support import AK_ID, AK_SECRET, STS_TOKEN
+
 from taskwatch.model import FailureKind
 from taskwatch.opensearch import (
     AuthFailed,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from support import Context, Credentials
+
 from taskwatch.settings import Endpoint, SettingsError, Target, load_settings, parse_targets
 
 BASE = {

@@ -13,10 +13,11 @@ import json
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
-import index
 import pytest
 from fakes import BUCKET, WEBHOOK, WEBHOOK_TOKEN, FakeCloud, fake_cloud, task
 from support import AK_ID, AK_SECRET, DINGTALK_SECRET, STS_TOKEN, Context, Credentials, set_env
+
+import index
 from taskwatch import dingtalk, opensearch
 
 A = "my_app/rec/inst1"

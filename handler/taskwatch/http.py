@@ -366,6 +366,9 @@ def _webhook_token(url: str | None) -> str | None:
 
 
 def _shown(text: str, limit: int = 80) -> str:
-    """Caller input fit for an error message or a log field: bounded and scrubbed."""
+    """Caller input fit for an error message or a log field: bounded, encodable, scrubbed.
+
+    A lone surrogate (valid in a JSON event, not in UTF-8) would break the log line's write.
+    """
     text = text if len(text) <= limit else text[:limit] + "..."
-    return scrub(text)
+    return scrub(text.encode("utf-8", "backslashreplace").decode("utf-8"))

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import index
 import pytest
-import taskwatch.app
 from support import Context, Credentials
+
+import index
+import taskwatch.app
 from taskwatch import dingtalk, opensearch, store
 from taskwatch_emulator import Emulator, ManualClock
 

@@ -6,6 +6,7 @@ import pathlib
 
 import pytest
 from conftest import AK_ID, AK_SECRET, BUCKET, Cloud
+
 from taskwatch_emulator import Step
 
 APP, FN = "search_app", "ranker"
