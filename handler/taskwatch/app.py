@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import logs
@@ -67,6 +68,7 @@ def tick(
     services: Services | None = None,
     clock: Callable[[], int] | None = None,
     tick_id: str | None = None,
+    read_budget_s: float | None = None,
 ) -> TickResult:
     """Run one tick and log its outcome; TickError carries a one-line, scrubbed cause."""
     remember_secrets(settings)
@@ -81,6 +83,7 @@ def tick(
             now_ms=clock or now_ms,  # looked up per call: tests and the demo drive a virtual clock
             tick_id=tick_id or uuid.uuid4().hex,
             dry_run=dry_run,
+            read_budget_s=read_budget_s,
         )
     except TickError as err:
         err.cause = scrub(err.cause)
@@ -97,6 +100,15 @@ def tick(
         ms=_ms_since(started),
     )
     return result
+
+
+def read_budget(context: Any) -> float | None:
+    """Half of the function's timeout for reading, the rest for claims, delivery and the commit."""
+    timeout = getattr(getattr(context, "function", None), "timeout", None)
+    try:
+        return max(5.0, float(timeout) * 0.5) if timeout else None
+    except (TypeError, ValueError):
+        return None
 
 
 def read_failure_cause(result: TickResult) -> str | None:

@@ -28,8 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the HTTP trigger's API locally (for curl)")
     serve.add_argument("--port", type=int, default=9000, help="port on 127.0.0.1 (default 9000)")
     policy = sub.add_parser("policy", help="print the least-privilege RAM policy for the current settings")
-    policy.add_argument("--account-id", default="*", help="your Alibaba Cloud account id (default: *)")
-    policy.add_argument("--trust", action="store_true", help="print the role's trust policy instead")
+    from .policy import add_arguments
+
+    add_arguments(policy)
     return parser
 
 
@@ -54,11 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return serve(args.port)
         if args.command == "policy":
-            from .policy import render
+            from .policy import run
 
-            settings = load_settings(os.environ, require_credentials=False)
-            print(render(settings, args.account_id, args.trust))
-            return 0
+            return run(
+                os.environ,
+                account_id=args.account_id,
+                trust=args.trust,
+                lifecycle=args.lifecycle,
+                claim_days=args.claim_days,
+            )
     except SettingsError as err:
         print(f"taskwatch: bad setting {scrub(str(err))}", file=sys.stderr)
         return 2

@@ -73,7 +73,7 @@ def handle(event: Any, context: Any) -> Any:
 
 
 def handle_timer(event: TimerEvent, context: Any) -> str:
-    from .app import read_failure_cause, tick
+    from .app import read_budget, read_failure_cause, tick
     from .settings import SettingsError, load_settings
     from .tick import TickError
 
@@ -84,7 +84,7 @@ def handle_timer(event: TimerEvent, context: Any) -> str:
         logs.event("bad_settings", logging.ERROR, variable=err.variable, cause=scrub(str(err)))
         raise
     try:
-        result = tick(settings)
+        result = tick(settings, read_budget_s=read_budget(context))
     except TickError as err:
         # A failed invocation with a one-line cause; s.yaml sets no async retries, the next tick retries.
         raise RuntimeError(err.cause) from None

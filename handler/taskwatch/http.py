@@ -254,7 +254,7 @@ def status(request: Request, context: Any) -> Answer:
     from .tick import TickError, load_state
 
     try:
-        state = load_state(open_store(settings))
+        state = load_state(open_store(settings), copy_aside=False)  # a status read writes nothing
     except (TickError, StoreError) as err:
         raise HttpError(502, f"cannot read the stored state: {err}") from None
     stored = state.to_json()["targets"] if state else {}

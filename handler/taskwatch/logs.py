@@ -6,6 +6,7 @@ import contextvars
 import json
 import logging
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -29,7 +30,12 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.levelno >= logging.ERROR:
             # The type only: tracebacks and exception texts can carry URLs and headers.
             line["exception"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-        return scrub(json.dumps(line, ensure_ascii=False, default=str))
+        try:
+            text = json.dumps(line, ensure_ascii=False, default=str)
+            text.encode("utf-8")  # a lone surrogate (legal in a JSON event) cannot be written as UTF-8
+        except UnicodeEncodeError:
+            text = json.dumps(line, ensure_ascii=True, default=str)
+        return scrub(text)
 
 
 class _LineHandler(logging.Handler):
@@ -48,16 +54,27 @@ class _LineHandler(logging.Handler):
             self.handleError(record)
 
 
+_setup_lock = threading.Lock()
+
+
 def setup(stream: TextIO | None = None, level: int = logging.INFO) -> logging.Logger:
-    """Idempotent: FC reuses the process for many invocations, so the handler is replaced, not added."""
+    """Idempotent: FC reuses the process for many invocations, and `serve` calls it from many threads.
+
+    Without a ``stream`` an existing handler is kept (it writes to the current sys.stderr anyway);
+    with one, the handler is replaced.
+    """
     logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(level)
-    logger.propagate = False
-    for old in [h for h in logger.handlers if isinstance(h, _LineHandler)]:
-        logger.removeHandler(old)
-    line_handler = _LineHandler(stream)
-    line_handler.setFormatter(JsonFormatter())
-    logger.addHandler(line_handler)
+    with _setup_lock:
+        logger.setLevel(level)
+        logger.propagate = False
+        current = [h for h in logger.handlers if isinstance(h, _LineHandler)]
+        if current and stream is None and all(h.target is None for h in current):
+            return logger
+        for old in current:
+            logger.removeHandler(old)
+        line_handler = _LineHandler(stream)
+        line_handler.setFormatter(JsonFormatter())
+        logger.addHandler(line_handler)
     return logger
 
 

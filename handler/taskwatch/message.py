@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -10,6 +11,10 @@ from .model import Change, ChangeKind
 MAX_BYTES = 20_000
 BUDGET_BYTES = MAX_BYTES - 1_000  # room for the JSON envelope, title, mentions and the "+N more" line
 BAR_WIDTH = 10
+# One task's block stays a few KB, so one huge task never pushes every other task out of a digest.
+MAX_ERRORS = 10
+MAX_METRICS = 20
+MAX_LINE_BYTES = 1_500
 
 ICONS = {
     "success": "✅",
@@ -96,10 +101,26 @@ def render_group(changes: list[Change]) -> str:
             timing += f", ended {format_time(last.end_time)}, took {took}"
         lines.append(timing)
     if last.metrics:
-        lines.append("- metrics: " + ", ".join(f"{k}={v}" for k, v in last.metrics))
+        lines.append(_capped("- metrics: ", [f"{k}={v}" for k, v in last.metrics], ", ", MAX_METRICS))
     if last.errors:
-        lines.append("- errors: " + "; ".join(last.errors))
+        lines.append(_capped("- errors: ", list(last.errors), "; ", MAX_ERRORS))
     return "\n".join(lines)
+
+
+def _capped(prefix: str, items: list[str], separator: str, limit: int) -> str:
+    """``prefix`` + the first ``limit`` items, cut to MAX_LINE_BYTES, with "+N more" for the rest."""
+    line = prefix + separator.join(items[:limit])
+    more = len(items) - limit
+    suffix = f" (+{more} more)" if more > 0 else ""
+    if len(line.encode()) + len(suffix.encode()) > MAX_LINE_BYTES:
+        room = MAX_LINE_BYTES - len(suffix.encode()) - len("…".encode())
+        line = line.encode()[:room].decode(errors="ignore") + "…"
+    return line + suffix
+
+
+def _cost(text: str) -> int:
+    """Bytes ``text`` takes inside the JSON body DingTalk measures (escapes included)."""
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
 
 
 def group(changes: list[Change]) -> list[list[Change]]:
@@ -118,11 +139,11 @@ def render(changes: list[Change], *, at_mobiles: tuple[str, ...] = (), keyword: 
         title += f", {failed} failed"
     header = f"#### {title}"
     blocks: list[str] = []
-    used = len(header.encode())
+    used = _cost(header)
     shown = 0
     for changes_of_task in group(changes):
         block = render_group(changes_of_task)
-        size = len(block.encode()) + 2
+        size = _cost(block) + 4  # the "\n\n" before it, escaped
         if used + size > BUDGET_BYTES:
             blocks.append(f"… +{len(changes) - shown} more (see GET /status or `taskwatch status`)")
             break

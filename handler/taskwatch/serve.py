@@ -102,8 +102,8 @@ def build_event(
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server_version = "taskwatch"
-    sys_version = ""
+    def version_string(self) -> str:
+        return "taskwatch"  # not the Python version: nothing a caller needs
 
     def __getattr__(self, name: str) -> Any:
         # http.server looks up do_<METHOD>; every method goes to the router, which answers 405.

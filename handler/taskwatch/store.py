@@ -145,11 +145,12 @@ class OssStore:
             result = self._client.get_object(oss.GetObjectRequest(bucket=self._location.bucket, key=self._key(name)))
             with result.body as body:
                 data: bytes = body.read()
-            return data
         except Exception as err:
             if _service_code(err) == "NoSuchKey":
                 return None
             raise StoreError(f"OSS GetObject {self._key(name)}: {_describe(err)}") from None
+        _check_answer(result, f"OSS GetObject {self._key(name)}")
+        return data
 
     def put(self, name: str, data: bytes, *, create_only: bool = False) -> bool:
         oss = self._oss
@@ -161,12 +162,13 @@ class OssStore:
             forbid_overwrite=create_only or None,
         )
         try:
-            self._client.put_object(request)
-            return True
+            result = self._client.put_object(request)
         except Exception as err:
             if create_only and _service_code(err) == "FileAlreadyExists":
                 return False
             raise StoreError(f"OSS PutObject {self._key(name)}: {_describe(err)}") from None
+        _check_answer(result, f"OSS PutObject {self._key(name)}")
+        return True
 
     def delete(self, name: str) -> None:
         oss = self._oss
@@ -177,6 +179,15 @@ class OssStore:
 
     def describe(self) -> str:
         return self._location.describe()
+
+
+def _check_answer(result: Any, what: str) -> None:
+    """OSS answers every successful GetObject and PutObject with an ETag. A 200 without one came from
+    something else on the way (a proxy or captive portal): its body is not the object (reading it
+    as state would look like corruption) and a PUT it "accepted" was never stored (a claim that is
+    not there would let a second tick send the same change). Either way the call failed."""
+    if not getattr(result, "etag", None):
+        raise StoreError(f"{what}: HTTP 200 without an ETag, not an answer from OSS")
 
 
 def _unwrap(err: BaseException) -> BaseException:

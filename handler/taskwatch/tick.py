@@ -12,6 +12,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from .core import Rules, detect
 from .dingtalk import DeliveryError, Notifier
 from .message import render
 from .model import TERMINAL, Change, FailureKind, Observation, ReadFailure, State
-from .opensearch import OpenSearchError, TaskReader
+from .opensearch import OpenSearchError, TaskNotFound, TaskReader
 from .settings import Settings, Target
 from .store import StateStore, StoreError
 
@@ -85,33 +86,56 @@ def load_state(store: StateStore, *, copy_aside: bool = True) -> State | None:
     A corrupt object is copied aside once (its name is its hash) unless ``copy_aside`` is False
     (dry runs and status reads write nothing); the next commit then replaces it.
     """
+    state, corrupt = _read_state(store, copy_aside=copy_aside)
+    return None if corrupt else state
+
+
+def _read_state(store: StateStore, *, copy_aside: bool) -> tuple[State | None, bool]:
+    """(state, corrupt); a corrupt object yields an empty state whose revision comes from its hash.
+
+    Change ids include the revision they were computed against: starting over at revision 0 would
+    give the new "now watching" changes the ids of the very first tick's, whose claims say "sent",
+    and the fresh digest would never go out. Ticks that read the same corrupt bytes agree on it.
+    """
     try:
         raw = store.get(STATE_OBJECT)
     except StoreError as err:
         raise TickError(f"cannot read state: {err}") from None
     if raw is None:
-        return None
+        return None, False
     try:
-        return State.from_json(json.loads(raw))
+        return State.from_json(json.loads(raw)), False
     except ValueError as err:
-        aside = f"corrupt/state-{hashlib.sha256(raw).hexdigest()[:16]}.json"
+        digest = hashlib.sha256(raw).hexdigest()
+        fresh = State(revision=int(digest[:12], 16) or 1)
+        aside = f"corrupt/state-{digest[:16]}.json"
         if not copy_aside:
             logs.event("state_corrupt", logging.WARNING, problem=str(err)[:200])
-            return None
+            return fresh, True
         try:
             if store.put(aside, raw, create_only=True):
                 logs.event("state_corrupt", logging.WARNING, problem=str(err)[:200], copiedTo=aside)
         except StoreError as put_err:
             raise TickError(f"state is corrupt and cannot be copied aside: {put_err}") from None
-        return None
+        return fresh, True
 
 
 def observe(
-    targets: tuple[Target, ...], previous: State | None, reader: TaskReader, concurrency: int
+    targets: tuple[Target, ...],
+    previous: State | None,
+    reader: TaskReader,
+    concurrency: int,
+    deadline: float | None = None,
 ) -> dict[str, Observation]:
-    """Read every target through a bounded pool; a failed read becomes a ReadFailure, never an exception."""
+    """Read every target through a bounded pool; a failed read becomes a ReadFailure, never an exception.
+
+    ``deadline`` (time.monotonic()) stops starting new reads, so that in an outage where every call
+    times out the tick still saves error counts and delivers before FC's timeout kills it.
+    """
 
     def one(target: Target) -> Observation:
+        if deadline is not None and time.monotonic() > deadline:
+            return Observation(failure=ReadFailure(FailureKind.TRANSIENT, "not read: the tick ran out of time"))
         try:
             if target.generation is not None:
                 return Observation(task=reader.get_task(target, target.generation))
@@ -122,10 +146,12 @@ def observe(
             again = None
             if old and old.generation and old.generation != task.generation and old.status not in TERMINAL:
                 # A newer run started; read the one we knew once more so its final status is not lost.
+                # If that read fails, the whole target fails this tick (its entry is kept) and the next
+                # tick reads both again; only a generation that no longer exists is skipped.
                 try:
                     again = reader.get_task(target, old.generation)
-                except OpenSearchError as err:
-                    logs.event("previous_generation_unread", logging.WARNING, target=target.key, cause=str(err))
+                except TaskNotFound as err:
+                    logs.event("previous_generation_gone", logging.WARNING, target=target.key, cause=str(err))
             return Observation(task=task, previous=again)
         except OpenSearchError as err:
             return Observation(failure=ReadFailure(err.kind, str(err)))
@@ -225,9 +251,11 @@ def run_tick(
     now_ms: Callable[[], int],
     tick_id: str,
     dry_run: bool = False,
+    read_budget_s: float | None = None,
 ) -> TickResult:
-    previous = load_state(store, copy_aside=not dry_run)
-    observations = observe(settings.targets, previous, reader, settings.concurrency)
+    previous, _ = _read_state(store, copy_aside=not dry_run)
+    deadline = time.monotonic() + read_budget_s if read_budget_s is not None else None
+    observations = observe(settings.targets, previous, reader, settings.concurrency, deadline)
     rules = Rules(settings.progress_step, settings.stall_minutes, settings.error_ticks)
     now = now_ms()
     changes, computed = detect(previous, observations, now, rules)

@@ -13,6 +13,7 @@ import pytest
 # emu_clients sits beside this file; make it importable under any pytest --import-mode.
 sys.path.insert(0, str(Path(__file__).parent))
 from emu_clients import AK, BUCKET, ROBOT_SECRET, ROBOT_TOKEN, SECRET, TOKEN, Acs, oss_client
+
 from taskwatch_emulator import Emulator, ManualClock
 
 

@@ -9,6 +9,7 @@ import alibabacloud_oss_v2 as oss
 from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
+
 from taskwatch_emulator import Emulator
 
 AK = "STS.NTestAccessKeyId"

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from emu_clients import ROBOT_SECRET, ROBOT_TOKEN
+
 from taskwatch_emulator import Emulator, ManualClock, dingtalk_sign
 
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from emu_clients import AK, SECRET, TOKEN, Acs
+
 from taskwatch_emulator import Emulator, ManualClock, Step, roa_signature, roa_string_to_sign
 
 PATH = "/v4/openapi/app-groups/app/functions/rec/instances/inst1/tasks/42"

@@ -7,6 +7,7 @@ from xml.etree import ElementTree
 import alibabacloud_oss_v2 as oss
 import pytest
 from emu_clients import AK, BUCKET, SECRET, oss_client
+
 from taskwatch_emulator import Emulator, ManualClock
 
 

@@ -1,0 +1,203 @@
+"""s.yaml rendered by the real Serverless Devs CLI and checked against fc3's own props schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deploy_support import DESIGN_PATH, REPO, REQUIRED_ENV, SCHEMA_PATH, s_preview
+
+from taskwatch.settings import load_settings
+
+# The settings of the design (its configuration table) plus TASKWATCH_CONCURRENCY (settings.py).
+DESIGN_VARIABLES = {
+    "TASKWATCH_TARGETS",
+    "TASKWATCH_REGION",
+    "TASKWATCH_OPENSEARCH_ENDPOINT",
+    "TASKWATCH_STATE",
+    "TASKWATCH_OSS_ENDPOINT",
+    "DINGTALK_WEBHOOK",
+    "DINGTALK_SECRET",
+    "DINGTALK_AT_MOBILES",
+    "DINGTALK_KEYWORD",
+    "TASKWATCH_PROGRESS_STEP",
+    "TASKWATCH_STALL_MINUTES",
+    "TASKWATCH_ERROR_TICKS",
+    "TASKWATCH_HTTP_TOKEN",
+    "TASKWATCH_CONCURRENCY",
+}
+# Read by settings.py but never set through s.yaml: credentials and FC's own variables.
+NOT_IN_SYAML = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+    "ALIBABA_CLOUD_REGION_ID",
+    "FC_REGION",
+}
+TIMER_RE = re.compile(r"^(@every \d+(ms|s|m|h)(\d+(s|m))?|(CRON_TZ=[A-Za-z_]+/[A-Za-z_]+ )?(\S+ ){5}\S+)$")
+
+
+def fc3_schema() -> dict[str, Any]:
+    if not SCHEMA_PATH.is_file():
+        pytest.skip(
+            f"fc3's props schema is not at {SCHEMA_PATH} (it lives in the project's shared/reference, "
+            "beside the repository; a plain clone has no copy): schema check skipped"
+        )
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+def props_of(document: dict[str, Any]) -> dict[str, Any]:
+    resources = document["resources"]
+    assert list(resources) == ["taskwatch"]
+    assert resources["taskwatch"]["component"] == "fc3"
+    props: dict[str, Any] = resources["taskwatch"]["props"]
+    return props
+
+
+def validator_for(schema: dict[str, Any], ref: str | None = None) -> Any:
+    import jsonschema
+
+    target = {"$ref": ref, "definitions": schema["definitions"]} if ref else schema
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(target)
+
+
+def errors(validator: Any, instance: Any) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(instance)]
+
+
+def test_props_validate_against_fc3_schema(rendered: dict[str, Any]) -> None:
+    schema = fc3_schema()
+    props = props_of(rendered)
+    assert errors(validator_for(schema), props) == []
+    # The schema allows unknown keys; a typo would pass silently, so check the names too.
+    assert set(props) - set(schema["properties"]) == set()
+
+
+def test_trigger_configs_validate_against_their_own_definitions(rendered: dict[str, Any]) -> None:
+    schema = fc3_schema()
+    definitions = {"timer": "ITimerTriggerConfig", "http": "IHttpTriggerConfig"}
+    triggers = {t["triggerType"]: t for t in props_of(rendered)["triggers"]}
+    assert set(triggers) == set(definitions)
+    for kind, name in definitions.items():
+        config = triggers[kind]["triggerConfig"]
+        assert errors(validator_for(schema, f"#/definitions/{name}"), config) == [], kind
+        assert set(config) - set(schema["definitions"][name]["properties"]) == set(), kind
+        assert errors(validator_for(schema, "#/definitions/ITrigger"), triggers[kind]) == [], kind
+
+
+def test_function_settings(rendered: dict[str, Any]) -> None:
+    props = props_of(rendered)
+    assert props["runtime"] == "python3.12"
+    assert props["handler"] == "index.handler"
+    assert props["region"] == "cn-hangzhou"
+    assert props["functionName"] == "taskwatch"
+    assert props["memorySize"] == 128
+    assert 60 <= props["timeout"] < 300  # covers a slow tick, ends before the next default tick
+    assert props["instanceConcurrency"] == 1
+    assert props["logConfig"] == "auto"
+    assert props["role"] == REQUIRED_ENV["TASKWATCH_ROLE_ARN"]
+    assert props["asyncInvokeConfig"]["maxAsyncRetryAttempts"] == 0
+    assert props["internetAccess"] is True
+    # FC 3.0: vCPU : memory (GB) between 1:1 and 1:4, vCPU a multiple of 0.05.
+    assert 1 <= (props["memorySize"] / 1024) / props["cpu"] <= 4
+    assert round(props["cpu"] / 0.05, 6).is_integer()
+
+
+def test_code_is_the_zip_the_pre_deploy_action_builds(rendered: dict[str, Any], build_module: Any) -> None:
+    resource = rendered["resources"]["taskwatch"]
+    assert resource["props"]["code"] == f"./build/{build_module.ZIP_NAME}"
+    (action,) = resource["actions"]["pre-deploy"]
+    assert action["run"] == "python3 infra/build_package.py"
+    assert action["path"] == "./"
+    assert resource["props"]["environmentVariables"]["PYTHONPATH"] == f"/code/{build_module.DEPS_DIR}"
+
+
+def test_every_setting_is_an_env_variable_with_the_design_default(rendered: dict[str, Any]) -> None:
+    variables = props_of(rendered)["environmentVariables"]
+    assert set(variables) == DESIGN_VARIABLES | {"PYTHONPATH"}
+    assert all(isinstance(v, str) for v in variables.values())
+    assert variables["TASKWATCH_TARGETS"] == REQUIRED_ENV["TASKWATCH_TARGETS"]
+    assert variables["TASKWATCH_STATE"] == REQUIRED_ENV["TASKWATCH_STATE"]
+    assert variables["TASKWATCH_PROGRESS_STEP"] == "25"
+    assert variables["TASKWATCH_STALL_MINUTES"] == "60"
+    assert variables["TASKWATCH_ERROR_TICKS"] == "3"
+    assert variables["TASKWATCH_CONCURRENCY"] == "16"
+    for optional in DESIGN_VARIABLES - {
+        "TASKWATCH_TARGETS",
+        "TASKWATCH_STATE",
+        "TASKWATCH_PROGRESS_STEP",
+        "TASKWATCH_STALL_MINUTES",
+        "TASKWATCH_ERROR_TICKS",
+        "TASKWATCH_CONCURRENCY",
+    }:
+        assert variables[optional] == "", optional
+    # What FC would hand the function parses to the same settings as the bare required ones.
+    creds = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "k", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}
+    minimal = {"TASKWATCH_TARGETS": variables["TASKWATCH_TARGETS"], "TASKWATCH_STATE": variables["TASKWATCH_STATE"]}
+    context = {"region": "cn-hangzhou"}
+    assert load_settings({**variables, **creds}, context, invoked_by_fc=True) == load_settings(
+        {**minimal, **creds}, context, invoked_by_fc=True
+    )
+
+
+def test_syaml_covers_every_variable_the_design_and_settings_name() -> None:
+    source = (REPO / "handler" / "taskwatch" / "settings.py").read_text(encoding="utf-8")
+    read_by_settings = set(re.findall(r'"((?:TASKWATCH|DINGTALK|ALIBABA_CLOUD|FC)_[A-Z_]+)"', source))
+    assert read_by_settings - NOT_IN_SYAML <= DESIGN_VARIABLES
+    if DESIGN_PATH.is_file():
+        table = re.findall(r"^\| `([A-Z_]+)` \|", DESIGN_PATH.read_text(encoding="utf-8"), re.MULTILINE)
+        assert table, "the design's settings table was not found"
+        assert set(table) <= DESIGN_VARIABLES
+    text = (REPO / "s.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)["resources"]["taskwatch"]["props"]["environmentVariables"]
+    for name in DESIGN_VARIABLES:
+        assert re.fullmatch(rf"\$\{{env\('{name}'(, '[^']*')?\)\}}", raw[name]), f"{name}: {raw[name]!r}"
+
+
+def test_triggers(rendered: dict[str, Any]) -> None:
+    triggers = {t["triggerType"]: t for t in props_of(rendered)["triggers"]}
+    timer = triggers["timer"]["triggerConfig"]
+    assert timer == {"cronExpression": "@every 5m", "enable": True, "payload": ""}
+    http = triggers["http"]["triggerConfig"]
+    assert http["authType"] == "anonymous"  # taskwatch checks the bearer token itself
+    # Every method reaches the router, which answers 405 + Allow and HEAD/OPTIONS in JSON itself.
+    assert sorted(http["methods"]) == ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+    assert http["disableURLInternet"] is False
+    assert TIMER_RE.match(timer["cronExpression"])
+
+
+def test_overrides_flow_through_and_required_ones_are_required(tmp_path: Path) -> None:
+    env = {
+        **REQUIRED_ENV,
+        "TASKWATCH_REGION": "cn-shanghai",
+        "TASKWATCH_SCHEDULE": "CRON_TZ=Asia/Shanghai 0 */10 8-22 * * *",
+        "TASKWATCH_FUNCTION_NAME": "taskwatch-team-b",
+        "TASKWATCH_PROGRESS_STEP": "10",
+        "DINGTALK_AT_MOBILES": "13800000000",
+    }
+    result = s_preview(env, tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    props = props_of(json.loads(result.stdout))
+    assert props["region"] == "cn-shanghai"
+    assert props["functionName"] == "taskwatch-team-b"
+    assert props["environmentVariables"]["TASKWATCH_REGION"] == "cn-shanghai"
+    assert props["environmentVariables"]["TASKWATCH_PROGRESS_STEP"] == "10"
+    assert props["environmentVariables"]["DINGTALK_AT_MOBILES"] == "13800000000"
+    timer = next(t for t in props["triggers"] if t["triggerType"] == "timer")
+    assert timer["triggerConfig"]["cronExpression"] == env["TASKWATCH_SCHEDULE"]
+    assert TIMER_RE.match(env["TASKWATCH_SCHEDULE"])
+    if SCHEMA_PATH.is_file():
+        assert errors(validator_for(fc3_schema()), props) == []
+    assert not (tmp_path / "home").joinpath(".npm").exists()
+    for name in REQUIRED_ENV:
+        missing = {k: v for k, v in REQUIRED_ENV.items() if k != name}
+        result = s_preview(missing, tmp_path / f"home-{name}")
+        assert result.returncode != 0, name
+        assert name in result.stdout + result.stderr

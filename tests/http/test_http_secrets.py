@@ -1,0 +1,82 @@
+"""No secret (HTTP token, webhook token, AK secret, STS token, DingTalk secret) in any answer or log line."""
+
+from __future__ import annotations
+
+import json
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import responses
+from test_http_serve import request
+from twhttp import AK_SECRET, DINGTALK, SECRETS, STS_TOKEN, TASK_URL, TOKEN, WEBHOOK_TOKEN, event, invoke, task
+
+
+def assert_clean(text: str, where: str) -> None:
+    for name, value in SECRETS.items():
+        assert value not in text, f"{name} leaked into {where}: {text[:500]}"
+
+
+def replies(*events: dict[str, Any]) -> str:
+    return "\n".join(json.dumps(invoke(ev).raw) for ev in events)
+
+
+def test_client_input_echoing_secrets_is_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Paths, methods and parameters carrying secrets are echoed in errors and logs: masked."""
+    out = replies(
+        event("GET", "/healthz", token=WEBHOOK_TOKEN),
+        event("GET", "/status", token=None, headers={"Authorization": f"Bearer {TOKEN[:-1]}"}),
+        event("GET", f"/{TOKEN}", token=TOKEN),
+        event("GET", f"/status?access_token={WEBHOOK_TOKEN}", token=TOKEN),
+        event(f"X{AK_SECRET}", "/status", token=TOKEN),
+        event("POST", "/check", query={STS_TOKEN: "1"}),
+        event("POST", "/check", query={"dryRun": STS_TOKEN}),
+        event("POST", "/check", body=json.dumps({"dryRun": AK_SECRET})),
+        event("POST", f"/healthz/{WEBHOOK_TOKEN}", token=None),
+    )
+    assert out.count('"statusCode": 4') == 8
+    assert_clean(out, "an answer")
+    assert_clean(capsys.readouterr().err, "the log")
+
+
+def test_bad_settings_are_scrubbed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DINGTALK_WEBHOOK", f"ftp://oapi.dingtalk.com/robot/send?access_token={WEBHOOK_TOKEN}")
+    reply = invoke(event("GET", "/status"))
+    assert reply.status == 500 and "DINGTALK_WEBHOOK" in reply.json["error"]
+    monkeypatch.setenv("TASKWATCH_TARGETS", f"app/{STS_TOKEN}!/x")
+    reply = invoke(event("POST", "/check"))
+    assert reply.status == 500 and "TASKWATCH_TARGETS" in reply.json["error"]
+    assert_clean(json.dumps(reply.raw), "a settings error")
+    assert_clean(capsys.readouterr().err, "the log")
+
+
+def test_cloud_errors_quoting_secrets_are_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Services that echo credentials in their error texts: the answers and logs still hide them."""
+    leaky = f"denied: key secret {AK_SECRET} token {STS_TOKEN} robot {WEBHOOK_TOKEN}"
+    sdk_send = "aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send"
+    with responses.RequestsMock(target=sdk_send) as opensearch, responses.RequestsMock() as dingtalk:
+        opensearch.get(TASK_URL, status=403, json={"RequestId": "r", "Code": "Forbidden.RAM", "Message": leaky})
+        opensearch.get(TASK_URL, json={"RequestId": "r", "Result": task()})
+        dingtalk.post(DINGTALK, json={"errcode": 310000, "errmsg": leaky})
+        first = invoke(event("POST", "/check"))  # OpenSearch refuses: a read failure, listed, nothing to send
+        second = invoke(event("POST", "/check"))  # read; DingTalk refuses the "now watching" digest: 502
+        status = invoke(event("GET", "/status"))
+    assert first.status == 200 and first.json["readFailures"], first.json
+    assert second.status == 502, second.json
+    assert status.status == 200
+    for reply in (first, second, status):
+        assert_clean(json.dumps(reply.raw), "an answer")
+    assert_clean(capsys.readouterr().err, "the log")
+
+
+def test_served_answers_are_scrubbed(server: ThreadingHTTPServer, capsys: pytest.CaptureFixture[str]) -> None:
+    texts = []
+    for method, target in [
+        ("GET", f"/{TOKEN}?access_token={WEBHOOK_TOKEN}"),
+        ("GET", f"/status?sign={AK_SECRET}"),
+        ("POST", f"/check?{STS_TOKEN}=1"),
+    ]:
+        status, head, raw = request(server, method, target, {"Authorization": f"Bearer {TOKEN}"})
+        texts.append(f"{status} {dict(head)} {raw.decode()}")
+    assert_clean("\n".join(texts), "a served answer")
+    assert_clean(capsys.readouterr().err, "the log")
