@@ -106,3 +106,19 @@ def test_progress_bar() -> None:
     assert progress_bar(0) == "░░░░░░░░░░ 0%"
     assert progress_bar(55) == "██████░░░░ 55%"
     assert progress_bar(100) == "██████████ 100%"
+
+
+def test_log_lines_survive_lone_surrogates() -> None:
+    import io
+    import json as json_
+
+    from taskwatch import logs
+
+    stream = io.StringIO()
+    logs.setup(stream)
+    try:
+        logs.event("odd", path="/x\udcff")
+    finally:
+        logs.setup()
+    line = json_.loads(stream.getvalue())
+    assert line["event"] == "odd" and line["path"] == "/x\udcff"
