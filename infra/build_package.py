@@ -93,14 +93,7 @@ def copy_code(source: Path, target: Path) -> None:
     """Copy handler/ into the package, leaving out caches, tests and hidden files."""
     if not (source / "index.py").is_file():
         raise BuildError(f"{source / 'index.py'} is missing: the handler index.handler lives there")
-    for entry in sorted(source.iterdir()):
-        if _excluded(entry):
-            continue
-        if entry.is_dir():
-            (target / entry.name).mkdir()
-            copy_code_tree(entry, target / entry.name)
-        elif entry.is_file():
-            shutil.copyfile(entry, target / entry.name)
+    copy_code_tree(source, target)
 
 
 def copy_code_tree(source: Path, target: Path) -> None:
