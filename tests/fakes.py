@@ -7,6 +7,7 @@ aliyunsdkcore's vendored requests, hence the separate mock target.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -88,12 +89,12 @@ class FakeCloud:
         if request.method == "GET":
             if key not in self.objects:
                 return 404, headers, _oss_error("NoSuchKey", key)
-            return 200, headers, self.objects[key]
+            return 200, {**headers, "ETag": _etag(self.objects[key])}, self.objects[key]
         if request.method == "PUT":
             if request.headers.get("x-oss-forbid-overwrite") == "true" and key in self.objects:
                 return 409, headers, _oss_error("FileAlreadyExists", key)
             self.objects[key] = _body_bytes(request.body)
-            return 200, headers, b""
+            return 200, {**headers, "ETag": _etag(self.objects[key])}, b""
         if request.method == "DELETE":
             self.objects.pop(key, None)
             return 204, headers, b""
@@ -121,6 +122,11 @@ def _body_bytes(body: Any) -> bytes:
         data: bytes = body.read()
         return data
     return b"".join(body)  # the OSS SDK streams bodies as iterators
+
+
+def _etag(data: bytes) -> str:
+    """OSS answers GetObject and PutObject with the MD5 of the object as its ETag."""
+    return '"' + hashlib.md5(data).hexdigest().upper() + '"'  # noqa: S324 - an ETag, not security
 
 
 def _oss_error(code: str, key: str) -> bytes:

@@ -70,13 +70,19 @@ def _detect_target(
     if old is None or old.generation is None:
         fresh = _entry_from_task(task, now)
         change = _change(key, ChangeKind.WATCHING, base, f"{task.generation}:{task.status}", task)
+        if old is not None and old.error_alerted:  # an error alert is always followed by "recovered"
+            detail = f"reads work again after: {old.last_error}"
+            return [_change(key, ChangeKind.RECOVERED, base, task.generation, task, detail=detail), change], fresh
         return [change], fresh
 
     changes: list[Change] = []
     entry = replace(old, error_count=0, last_error=None, error_alerted=False, not_found=False)
     if old.error_alerted or old.not_found:
         detail = "found again" if old.not_found else f"reads work again after: {old.last_error}"
-        changes.append(_change(key, ChangeKind.RECOVERED, base, task.generation, task, detail=detail))
+        # Told with the generation we knew: when a newer run appeared meanwhile, the digest reads
+        # "recovered, <old run>'s final status", then "new run", in that order.
+        about = obs.previous if obs.previous is not None and obs.previous.generation == old.generation else task
+        changes.append(_change(key, ChangeKind.RECOVERED, base, about.generation, about, detail=detail))
 
     if task.generation != old.generation:
         finished = obs.previous
@@ -149,10 +155,15 @@ def _failed_read(
 ) -> tuple[list[Change], TargetState]:
     entry = old or TargetState()
     if failure.kind == FailureKind.NOT_FOUND:
-        if entry.not_found:
-            return [], entry
-        change = Change(key, ChangeKind.NOT_FOUND, base, entry.generation or "", detail=failure.message)
-        return [change], replace(entry, not_found=True, error_count=0, error_alerted=False, last_error=None)
+        # "Not found" is an answer: the read worked, so an error alert is over.
+        changes: list[Change] = []
+        if entry.error_alerted:
+            detail = f"reads work again after: {entry.last_error}"
+            changes.append(Change(key, ChangeKind.RECOVERED, base, "", generation=entry.generation, detail=detail))
+        entry = replace(entry, error_count=0, error_alerted=False, last_error=None)
+        if not entry.not_found:
+            changes.append(Change(key, ChangeKind.NOT_FOUND, base, entry.generation or "", detail=failure.message))
+        return changes, replace(entry, not_found=True)
     count = entry.error_count + 1
     entry = replace(entry, error_count=count, last_error=f"{failure.kind.value}: {failure.message}")
     if count >= rules.error_ticks and not entry.error_alerted:

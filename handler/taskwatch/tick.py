@@ -239,6 +239,8 @@ def merge(previous: State | None, computed: State, unsettled: set[str]) -> State
             targets[key] = old[key]
         else:
             targets.pop(key, None)
+    if previous is not None and targets == previous.targets:
+        return previous  # nothing of ours to record: no write (it could only replace a newer state)
     return State(revision=computed.revision, targets=targets)
 
 
@@ -299,18 +301,35 @@ def run_tick(
 
 
 def _claim_all(claims: Claims, changes: list[Change], concurrency: int) -> Mapping[str, str]:
+    """Claim every change: targets in parallel, one target's changes in order.
+
+    A target stops at its first change another tick holds: its later changes are left unclaimed
+    (counted as busy), so two ticks never split one target's changes between their digests, and
+    a stuck claim (a "status" whose release failed) is never overtaken by the target's next "new run".
+    """
     if not changes:
         return {}
+    by_target: dict[str, list[Change]] = {}
+    for change in changes:
+        by_target.setdefault(change.target, []).append(change)
 
-    def one(change: Change) -> str:
-        return claims.claim(change)
+    def one(of_target: list[Change]) -> list[str]:
+        outcomes: list[str] = []
+        for change in of_target:
+            held = bool(outcomes) and outcomes[-1] == Claims.BUSY
+            outcomes.append(Claims.BUSY if held else claims.claim(change))
+        return outcomes
 
     try:
-        results = _parallel(one, changes, concurrency)
+        results = _parallel(one, list(by_target.values()), concurrency)
     except StoreError as err:
         _release_all(claims, [c for c in changes if c.id in claims.names])
         raise TickError(f"cannot claim changes: {err}") from None
-    return {change.id: outcome for change, outcome in zip(changes, results, strict=True)}
+    return {
+        change.id: outcome
+        for of_target, outcomes in zip(by_target.values(), results, strict=True)
+        for change, outcome in zip(of_target, outcomes, strict=True)
+    }
 
 
 def _parallel(work: Callable[[_T], _R], items: Sequence[_T], concurrency: int) -> list[_R]:
