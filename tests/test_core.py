@@ -75,6 +75,20 @@ CASES = [
         {"error_count": 0, "error_alerted": False},
     ),
     ("good read after two failures: quiet reset", entry(error_count=2), seen(), [], {"error_count": 0}),
+    (
+        "not found ends an error alert",
+        entry(error_count=4, error_alerted=True, last_error="transient: 503"),
+        failed(FailureKind.NOT_FOUND),
+        ["recovered", "not_found"],
+        {"error_alerted": False, "not_found": True},
+    ),
+    (
+        "alert on a never-seen target, then found",
+        TargetState(rev=2, error_count=3, error_alerted=True, last_error="auth: Forbidden"),
+        seen(),
+        ["recovered", "watching"],
+        {"error_alerted": False, "status": "running"},
+    ),
 ]
 
 
