@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """taskwatch benchmark: cold start, tick time, calls per tick, memory, package size, cost.
 
-    .venv/bin/python bench/run.py            # full run (~3 min): builds the code package first
+    .venv/bin/python bench/run.py            # full run (~6 min): builds the code packages first
     .venv/bin/python bench/run.py --quick    # smoke version (~15 s): small sizes, dev venv only
 
 Prints a table (Markdown) and writes it as JSON to bench/results/latest.json; a full run also
@@ -168,28 +168,35 @@ def venv_runtime() -> Runtime:
     )
 
 
-def build_package(out: Path) -> dict[str, Any]:
-    """infra/build_package.py into ``out`` (the same command s.yaml's pre-deploy runs)."""
+def build_package(out: Path, python312: str | None, bytecode: bool = True) -> dict[str, Any]:
+    """infra/build_package.py into ``out`` (the same command s.yaml's pre-deploy runs), compiling the
+    bytecode with ``python312``; ``bytecode=False`` builds the sources-only package (``--no-bytecode``,
+    what the build shipped before it compiled, and what it ships without a CPython 3.12)."""
     started = time.monotonic()
     command = [sys.executable, str(REPO / "infra" / "build_package.py"), "--out", str(out)]
     command += ["--pip-cache", str(PIP_CACHE)]
+    command += ["--python312", python312] if python312 and bytecode else []
+    command += [] if bytecode else ["--no-bytecode"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise SystemExit(f"bench: package build failed:\n{result.stdout}\n{result.stderr}")
-    return {"out": str(out), "seconds": time.monotonic() - started, "log": result.stdout.strip().splitlines()}
+    manifest = (out / "taskwatch-fc.manifest").read_text(encoding="utf-8").splitlines()
+    return {
+        "out": str(out),
+        "seconds": time.monotonic() - started,
+        "mode": manifest[0].removeprefix("# ") if manifest and manifest[0].startswith("#") else "unknown",
+        "log": result.stdout.strip().splitlines(),
+    }
 
 
-def pyc_copy(package: Path, python: str, target: Path) -> Path:
-    """A copy of the package with .pyc compiled by the runtime's Python (what shipping .pyc would give)."""
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(package, target)
-    subprocess.run(  # noqa: S603
-        [python, "-I", "-S", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)],
-        check=True,
-        capture_output=True,
-    )
-    return target
+def reuse_build(out: Path) -> dict[str, Any] | None:
+    """``--reuse-build``: a previous build in ``out``, if there is one."""
+    manifest = out / "taskwatch-fc.manifest"
+    if not (out / "package" / "index.py").is_file() or not manifest.is_file():
+        return None
+    first = manifest.read_text(encoding="utf-8").split("\n", 1)[0]
+    mode = first.removeprefix("# ") if first.startswith("#") else "unknown (an older build: no mode in its manifest)"
+    return {"out": str(out), "seconds": None, "mode": mode, "log": ["reused"]}
 
 
 # === 1. cold start ==============================================================================
@@ -660,16 +667,16 @@ def fc_cpu_section(
     cfg: Config,
     limit: CpuLimit,
     shipped: Runtime,
-    with_pyc: Runtime,
+    sources: Runtime,
     concurrency: int,
     log_dir: Path,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     """Cold starts and ticks with the function process limited to ``limit.vcpu`` CPUs (the emulator is not)."""
     section: dict[str, Any] = {"vcpu": limit.vcpu, "available": True, "cold_start": [], "ticks": []}
-    for runtime in (shipped.limited(limit), with_pyc.limited(limit)):
+    for runtime in (shipped.limited(limit), sources.limited(limit)):
         section["cold_start"].append(cold_start(runtime, cfg.fc_runs, progress, warm_up=False))
-    ticking = with_pyc.limited(limit)  # .pyc: the first tick's lazy SDK import is not 10 s of compiling
+    ticking = shipped.limited(limit)
     section["tick_runtime"] = ticking.label
     plan = [(n, concurrency) for n in cfg.fc_sizes] + [(cfg.fc_sizes[-1], c) for c in cfg.fc_sweep]
     for targets, value in plan:
@@ -678,17 +685,6 @@ def fc_cpu_section(
         run.pop("top_level_modules_loaded", None)
         section["ticks"].append(run)
     return section
-
-
-def zipped_size(root: Path, destination: Path) -> int:
-    """Zip ``root`` like build_package.py does (deflate level 9) and return the size."""
-    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(root).as_posix())
-    size = destination.stat().st_size
-    destination.unlink()
-    return size
 
 
 # === the run ====================================================================================
@@ -741,37 +737,46 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     venv = venv_runtime()
     runtimes: list[Runtime] = []
     tick_runtime = venv
-    pyc_runtime: Runtime | None = None
+    source_runtime: Runtime | None = None
     build: dict[str, Any] | None = None
+    source_build: dict[str, Any] | None = None
     package_dir: Path | None = None
     python312 = None if cfg.quick else find_python312(args.python312)
     if not cfg.quick:
         out = Path(args.package_out).resolve()
-        if args.reuse_build and (out / "package" / "index.py").is_file():
-            build = {"out": str(out), "seconds": None, "log": ["reused"]}
-        else:
+        source_out = out.parent / f"{out.name}-sources"
+        build = reuse_build(out) if args.reuse_build else None
+        if build is None:
             progress("building the code package (infra/build_package.py)")
-            build = build_package(out)
+            build = build_package(out, python312)
         package_dir = out / "package"
         if python312:
+            source_build = reuse_build(source_out) if args.reuse_build else None
+            if source_build is None:
+                progress("building the sources-only package for comparison (infra/build_package.py --no-bytecode)")
+                source_build = build_package(source_out, python312, bytecode=False)
             version = python_version(python312)
             shipped = Runtime(
                 "pkg312",
                 f"code package, CPython {version}, as shipped "
-                "(no .pyc; FC's /code is read-only, so compiled at each cold start)",
+                + (
+                    "(bytecode: python/ sourceless .pyc, our code .py + __pycache__)"
+                    if build["mode"].startswith("bytecode")
+                    else f"(NO bytecode: {build['mode']})"
+                ),
                 python312,
                 (str(package_dir), str(package_dir / "python")),
             )
-            progress("compiling a .pyc copy of the package")
-            pyc_dir = pyc_copy(package_dir, python312, RESULTS / "package-pyc")
-            with_pyc = Runtime(
-                "pkg312pyc",
-                f"code package, CPython {version}, with .pyc compiled in (if the build shipped them)",
+            source_dir = source_out / "package"
+            sources = Runtime(
+                "pkg312src",
+                f"code package without bytecode, CPython {version} (sources only, as shipped before: FC's /code "
+                "is read-only, so compiled at each cold start)",
                 python312,
-                (str(pyc_dir), str(pyc_dir / "python")),
+                (str(source_dir), str(source_dir / "python")),
             )
-            runtimes = [shipped, with_pyc, venv]
-            pyc_runtime = with_pyc
+            runtimes = [shipped, sources, venv]
+            source_runtime = sources
             tick_runtime = shipped
         else:
             progress("no CPython 3.12 found (pyenv, TASKWATCH_PY312, --python312): using the dev venv only")
@@ -788,6 +793,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "parent_python": platform.python_version(),
             "python312": python312,
             "build": build,
+            "source_build": source_build,
             "default_concurrency": DEFAULT_CONCURRENCY,
             "load_average_at_start": os.getloadavg(),
             "config": cfg.__dict__,
@@ -829,7 +835,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     # The same on FC's CPU share: the function process in a cgroup limited to s.yaml's 0.1 vCPU.
     report["fc_cpu"] = {"vcpu": cfg.fc_cpu, "available": False, "reason": "disabled (--fc-cpu 0)"}
-    if cfg.fc_cpu > 0 and pyc_runtime is not None:
+    if cfg.fc_cpu > 0 and source_runtime is not None:
         limit = CpuLimit(cfg.fc_cpu)
         if limit.path is None:
             report["fc_cpu"]["reason"] = limit.problem
@@ -837,7 +843,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             try:
                 report["fc_cpu"] = fc_cpu_section(
-                    cfg, limit, runtimes[0], pyc_runtime, DEFAULT_CONCURRENCY, log_dir, progress
+                    cfg, limit, runtimes[0], source_runtime, DEFAULT_CONCURRENCY, log_dir, progress
                 )
             finally:
                 limit.close()
@@ -867,6 +873,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # 5. package
     if build is not None and package_dir is not None:
         report["package"] = package_summary(package_from_zip(Path(build["out"]) / "taskwatch-fc.zip", package_dir))
+        report["package"]["mode"] = build["mode"]
+        report["package"]["build_seconds"] = build["seconds"]
     else:
         report["package"] = package_summary(package_from_venv())
 
@@ -904,8 +912,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             measured_cold,
         )
     )
-    if pyc_runtime is not None:
-        report["package"]["zipped_bytes_with_pyc"] = zipped_size(Path(pyc_runtime.paths[0]), RESULTS / "with-pyc.zip")
+    if source_build is not None:
+        report["package"]["zipped_bytes_sources_only"] = (Path(source_build["out"]) / "taskwatch-fc.zip").stat().st_size
     report["goals"] = goals(report)
     report["meta"]["seconds"] = time.monotonic() - started
     report["meta"]["load_average_at_end"] = os.getloadavg()
@@ -1225,8 +1233,11 @@ def render(report: dict[str, Any]) -> str:
         f"Our own code: {package['distributions'].get('taskwatch (our code)', {}).get('zipped_bytes', 0) / 1e3:.0f} kB "
         "zipped."
         + (
-            f" With .pyc compiled in, the zip would be {package['zipped_bytes_with_pyc'] / 1e6:.2f} MB."
-            if package.get("zipped_bytes_with_pyc")
+            f" Built ({package['mode']})"
+            + (f" in {package['build_seconds']:.1f} s" if package.get("build_seconds") else "")
+            + "; the sources-only package (`--no-bytecode`) is "
+            f"{package['zipped_bytes_sources_only'] / 1e6:.2f} MB zipped."
+            if package.get("zipped_bytes_sources_only")
             else ""
         ),
     ]

@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from deploy_support import CACHE, REPO, REQUIRED_ENV, load_build_module, s_preview, unavailable
+from deploy_support import CACHE, PY312_OVERRIDE, REPO, REQUIRED_ENV, load_build_module, s_preview, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +45,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             str(handler),
             "--pip-cache",
             str(CACHE / "pip"),
+            *(["--python312", PY312_OVERRIDE] if PY312_OVERRIDE else []),
         ],
         capture_output=True,
         text=True,
@@ -60,4 +61,5 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "package": out / "package",
         "zip": out / "taskwatch-fc.zip",
         "log": result.stdout,
+        "stderr": result.stderr,
     }

@@ -21,6 +21,8 @@ DESIGN_PATH = REPO.parent / "shared" / "design.md"
 S_VERSION = "3.1.10"  # @serverless-devs/s, pinned
 S_PREFIX = CACHE / "s-cli"
 S_BIN = S_PREFIX / "node_modules" / ".bin" / "s"
+# CPython 3.12 for the package build's bytecode and for running the package (else: found by the build)
+PY312_OVERRIDE = os.environ.get("TASKWATCH_PY312") or None
 
 # Placeholders for the variables s.yaml requires (no default there).
 REQUIRED_ENV = {

@@ -1,9 +1,13 @@
 """The FC code package: built by infra/build_package.py, reproducible, and runnable on its own.
 
-The last test runs the handler from the package alone with CPython 3.12 (pyenv's), isolated
-(`-I -S`: no site-packages, no user site, no PYTHON* variables; only the package and its
-python/ folder on sys.path, like FC's /code) on a timer event against the local emulator, and
-checks that the message arrives: the wheels are the right ones and every import resolves.
+With a CPython 3.12 on the build machine the package ships bytecode (FC's /code is read-only, so
+nothing compiled at a cold start is kept): python/ sourceless (legacy-layout .pyc, no .py), our code
+.py + __pycache__/*.cpython-312.pyc, all unchecked-hash. The last test runs the handler from the
+package alone with CPython 3.12 (pyenv's), isolated (`-I -S`: no site-packages, no user site, no
+PYTHON* variables; only the package and its python/ folder on sys.path, like FC's /code; no `-B`)
+on a timer event against the local emulator, and checks that the message arrives (the wheels are
+the right ones and every import resolves) and that the run wrote nothing into the package (every
+module came from the shipped bytecode, nothing had to be compiled).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import CACHE, REPO, unavailable
+from deploy_support import CACHE, PY312_OVERRIDE, REPO, unavailable
 
 from taskwatch.policy import policy_document
 from taskwatch.settings import load_settings
 
 TIMER_EVENT = b'{"triggerTime":"2026-11-28T00:00:00Z","triggerName":"timer","payload":""}'
 MEMORY_MB = 128
+ZIP_GOAL_BYTES = 12 * 1000 * 1000  # issue #7: the zipped package <= 12 MB (bench/run.py ZIP_GOAL_MB)
+MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of every CPython 3.12
 
 DRIVER = r"""
 import json, os, resource, sys, time
@@ -66,6 +72,9 @@ outside = sorted(
     and not os.path.realpath(m.__file__).startswith(os.path.realpath(package) + os.sep)
     and not os.path.realpath(m.__file__).startswith(os.path.realpath(sys.base_prefix) + os.sep)
 )
+deps = os.path.realpath(os.path.join(package, "python")) + os.sep
+from_deps = [os.path.realpath(f) for f in (getattr(m, "__file__", None) for m in list(sys.modules.values())) if f]
+from_deps = [f for f in from_deps if f.startswith(deps)]
 site_packages = sorted(
     m.__file__ for m in list(sys.modules.values())
     if getattr(m, "__file__", None) and "site-packages" in m.__file__
@@ -78,6 +87,8 @@ print("DRIVER-RESULT " + json.dumps({
     "max_rss_mb": peak_rss_mb(),
     "outside": outside,
     "site_packages": site_packages,
+    "from_deps": len(from_deps),
+    "deps_from_source": sorted(f for f in from_deps if f.endswith(".py")),
     "emulator_loaded": any(name.startswith("taskwatch_emulator") for name in sys.modules),
 }))
 """
@@ -105,24 +116,40 @@ def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
         print(f"\n[deploy] {line}")
 
 
-def test_package_contents(built: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def bytecode_expected(build_module: Any) -> bool:
+    """Whether the build found a CPython 3.12 (it then must have compiled the package)."""
+    return build_module.find_python312(PY312_OVERRIDE) is not None
+
+
+def test_package_contents(built: dict[str, Any], build_module: Any, capsys: pytest.CaptureFixture[str]) -> None:
     package: Path = built["package"]
     names = files_under(package)
+    bytecode = bytecode_expected(build_module)
     assert "index.py" in names and "taskwatch/__init__.py" in names and "taskwatch/fc.py" in names
     top = {name.split("/", 1)[0] for name in names}
-    assert top == {"index.py", "taskwatch", "python"}, top
+    assert top == (
+        {"index.py", "__pycache__", "taskwatch", "python"} if bytecode else {"index.py", "taskwatch", "python"}
+    )
     for name in names:
         parts = name.split("/")
-        assert "__pycache__" not in parts, name
-        assert not name.endswith((".pyc", ".pyo")), name
+        if parts[0] == "python" or not bytecode:
+            assert "__pycache__" not in parts, name  # only our code gets __pycache__
+        assert not name.endswith(".pyo"), name
         assert "taskwatch_emulator" not in parts and "emulator" not in parts, name
         if parts[0] != "python":
             assert "tests" not in parts and "test" not in parts, name
     assert not any(n.startswith("python/bin/") for n in names)
-    # our code is exactly handler/ (the snapshot the build was given) minus caches, bytes unchanged
+    # our code is exactly handler/ (the snapshot the build was given) minus caches, bytes unchanged,
+    # plus (bytecode mode) one __pycache__/<name>.cpython-312.pyc per .py and nothing else
     handler: Path = built["handler"]
     expected = files_under(handler)
-    assert [n for n in names if not n.startswith("python/")] == expected
+    pycs = [
+        str(Path(n).parent / "__pycache__" / f"{Path(n).stem}.cpython-312.pyc").removeprefix("./")
+        for n in expected
+        if n.endswith(".py")
+    ]
+    ours = [n for n in names if not n.startswith("python/")]
+    assert ours == (sorted(expected + pycs) if bytecode else expected)
     for name in expected:
         assert (package / name).read_bytes() == (handler / name).read_bytes(), name
     # the zip holds the same files, sorted, with fixed timestamps and unix permissions
@@ -133,12 +160,47 @@ def test_package_contents(built: dict[str, Any], capsys: pytest.CaptureFixture[s
         assert {(i.external_attr >> 16) & 0o777 for i in infos} <= {0o644, 0o755}
         assert archive.testzip() is None
     size = built["zip"].stat().st_size
+    unzipped = sum((package / n).stat().st_size for n in names)
     report(
         capsys,
-        f"code package {built['zip'].name}: {size} bytes ({size / 1024 / 1024:.2f} MiB) zipped, {len(names)} files",
+        f"code package {built['zip'].name} ({'bytecode' if bytecode else 'sources only'}): {size} bytes "
+        f"({size / 1e6:.2f} MB, {size / 1024 / 1024:.2f} MiB) zipped, {unzipped / 1e6:.2f} MB unzipped, "
+        f"{len(names)} files",
     )
     report(capsys, built["log"].strip().replace("\n", "\n[deploy] "))
-    assert size < 50 * 1024 * 1024  # far below FC's limit; a jump means an unwanted dependency
+    assert size <= ZIP_GOAL_BYTES, f"{size / 1e6:.2f} MB zipped, over the 12 MB goal"
+
+
+def test_package_ships_sourceless_dependencies_and_our_bytecode(built: dict[str, Any], build_module: Any) -> None:
+    if not bytecode_expected(build_module):
+        unavailable("no CPython 3.12 (python3.12 on PATH, ~/.pyenv/versions/3.12.*, TASKWATCH_PY312): no bytecode")
+    package: Path = built["package"]
+    manifest = (built["out"] / build_module.MANIFEST_NAME).read_text().splitlines()
+    assert manifest[0].startswith("# bytecode: CPython 3.12."), manifest[0]
+    assert "bytecode: CPython 3.12." in built["log"] and "imports verified" in built["log"]
+    assert "WARNING" not in built["log"] + built["stderr"]
+    deps = package / "python"
+    sources = sorted(p.relative_to(deps).as_posix() for p in deps.rglob("*.py"))
+    assert sources == sorted(build_module.KEEP_SOURCES), sources[:10]
+    compiled = sorted(deps.rglob("*.pyc"))
+    assert len(compiled) > 500  # the SDKs, requests, cryptography, ...
+    ours = sorted(p for p in package.rglob("*.pyc") if not p.is_relative_to(deps))
+    for pyc in compiled + ours:
+        header = pyc.read_bytes()[:16]
+        assert header[:4] == MAGIC_312, pyc  # CPython 3.12's bytecode, no other version
+        assert header[4:8] == (1).to_bytes(4, "little"), pyc  # unchecked-hash: no mtime, never re-checked
+    # every package of python/ is importable without a source: __init__.pyc beside no __init__.py
+    assert (deps / "aliyunsdkcore" / "__init__.pyc").is_file() and not (deps / "requests" / "__init__.py").exists()
+    # RECORD names the .pyc now (what importlib.metadata and the bench's size attribution read)
+    record = next(deps.glob("requests-*.dist-info/RECORD")).read_text()
+    assert "requests/__init__.pyc,sha256=" in record and "requests/__init__.py," not in record
+    # the .pyc name FC's /code in tracebacks (code.co_filename), not the build folder
+    for pyc, fc_path in (
+        (deps / "requests" / "api.pyc", "/code/python/requests/api.py"),
+        (package / "taskwatch" / "__pycache__" / "fc.cpython-312.pyc", "/code/taskwatch/fc.py"),
+    ):
+        data = pyc.read_bytes()
+        assert fc_path.encode() in data and str(package).encode() not in data, pyc
 
 
 def test_dependencies_are_the_pinned_linux_cp312_wheels(built: dict[str, Any], build_module: Any) -> None:
@@ -164,12 +226,97 @@ def test_dependencies_are_the_pinned_linux_cp312_wheels(built: dict[str, Any], b
 
 
 def test_build_is_reproducible(built: dict[str, Any], tmp_path: Path, build_module: Any) -> None:
-    again = build_module.build(tmp_path / "again", CACHE / "pip", built["handler"])
+    again = build_module.build(tmp_path / "again", CACHE / "pip", built["handler"], PY312_OVERRIDE)
+    assert again["bytecode"] == bytecode_expected(build_module)
     assert files_under(again["package"]) == files_under(built["package"])
     first = (built["out"] / build_module.MANIFEST_NAME).read_text()
     assert (tmp_path / "again" / build_module.MANIFEST_NAME).read_text() == first
     digest = hashlib.sha256(built["zip"].read_bytes()).hexdigest()
-    assert again["sha256"] == digest  # same interpreter and zlib here: byte-identical
+    assert again["sha256"] == digest  # same interpreters (pip's and the 3.12 compiling) and zlib: byte-identical
+
+
+def test_build_without_python312_warns_and_ships_sources_only(
+    built: dict[str, Any],
+    build_module: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(build_module, "find_python312", lambda explicit: None)
+    result = build_module.build(tmp_path / "src", CACHE / "pip", built["handler"])
+    err = capsys.readouterr().err
+    assert not result["bytecode"] and result["mode"].startswith("source")
+    assert "WARNING: no CPython 3.12 found, building WITHOUT bytecode" in err
+    assert "cold start" in err and "--python312" in err  # says what it costs and how to fix it
+    manifest = (tmp_path / "src" / build_module.MANIFEST_NAME).read_text().splitlines()
+    assert manifest[0] == "# source: no bytecode (no CPython 3.12 found)"
+    names = files_under(result["package"])
+    assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__" in n]
+    assert "python/requests/__init__.py" in names
+
+
+def test_find_python312_checks_what_it_finds(
+    build_module: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.11.*/bin/python")))
+    if other:
+        with pytest.raises(build_module.BuildError, match=r"not CPython 3\.12"):
+            build_module.find_python312(other[-1])
+    with pytest.raises(build_module.BuildError, match="cannot run it"):
+        build_module.find_python312(str(tmp_path / "missing-python"))
+    # a python3.12 on PATH that does not run (e.g. a pyenv shim with no 3.12 selected) is skipped
+    shim = tmp_path / "bin" / "python3.12"
+    shim.parent.mkdir()
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", str(shim.parent))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    assert build_module.find_python312(None) is None
+
+
+def _tree(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def test_check_package_rules(build_module: Any, tmp_path: Path) -> None:
+    pyc = MAGIC_312 + (1).to_bytes(4, "little") + bytes(8) + b"code"
+    good = {
+        "index.py": b"",
+        "__pycache__/index.cpython-312.pyc": pyc,
+        "taskwatch/__init__.py": b"",
+        "taskwatch/__pycache__/__init__.cpython-312.pyc": pyc,
+        "python/requests/__init__.pyc": pyc,
+        "python/requests/py.typed": b"",
+        "python/Crypto/Cipher/_raw.so": b"\x7fELF",
+    }
+    check = build_module.check_package
+    check(_tree(tmp_path / "good", good), bytecode=True)
+    with pytest.raises(
+        build_module.BuildError, match="bytecode __pycache__/index"
+    ):  # sources-only build: no .pyc at all
+        check(tmp_path / "good", bytecode=False)
+    check(_tree(tmp_path / "sources", {"index.py": b"", "taskwatch/__init__.py": b"", "python/a.py": b""}))
+    bad = {
+        "taskwatch/__pycache__/__init__.cpython-311.pyc": pyc,  # another Python's name
+        "taskwatch/__pycache__/gone.cpython-312.pyc": pyc,  # no source beside
+        "taskwatch/stray.pyc": pyc,  # legacy layout in our code
+        "taskwatch/__pycache__/notes.txt": b"",  # not bytecode in a cache
+        "taskwatch/new.py": b"",  # not compiled
+        "python/requests/__pycache__/api.cpython-312.pyc": pyc,  # cache in the sourceless tree
+        "python/requests/api.py": b"",  # source left beside (not in KEEP_SOURCES)
+        "python/idna/core.pyc": (3495).to_bytes(2, "little") + b"\r\n" + bytes(12),  # 3.11's magic
+        "python/idna/codec.pyc": MAGIC_312 + bytes(12),  # timestamp-checked
+        "python/x.pyo": b"",
+    }
+    for number, (name, data) in enumerate(bad.items()):
+        root = _tree(tmp_path / f"bad{number}", {**good, name: data})
+        with pytest.raises(build_module.BuildError, match="package check failed") as failure:
+            check(root, bytecode=True)
+        assert name in str(failure.value), (name, str(failure.value))
+    check(_tree(tmp_path / "kept", {**good, "python/cffi/data.py": b""}), bytecode=True, kept_sources={"cffi/data.py"})
 
 
 def test_build_refuses_unpinned_requirements(build_module: Any, tmp_path: Path) -> None:
@@ -179,7 +326,9 @@ def test_build_refuses_unpinned_requirements(build_module: Any, tmp_path: Path) 
         build_module.read_pins(loose)
 
 
-def test_handler_runs_from_the_package_alone(built: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_handler_runs_from_the_package_alone(
+    built: dict[str, Any], build_module: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     from taskwatch_emulator import Emulator, Step
 
     python = python312()
@@ -202,6 +351,7 @@ def test_handler_runs_from_the_package_alone(built: dict[str, Any], capsys: pyte
             "LANG": "C.UTF-8",
             "TZ": "UTC",
         }
+        before = files_under(package)
         started = time.monotonic()
         result = subprocess.run(  # noqa: S603
             [python, "-I", "-S", "-c", DRIVER.replace("EVENT", repr(TIMER_EVENT))],
@@ -213,6 +363,7 @@ def test_handler_runs_from_the_package_alone(built: dict[str, Any], capsys: pyte
             check=False,
         )
         wall = time.monotonic() - started
+        written = sorted(set(files_under(package)) - set(before))
         assert result.returncode == 0, f"handler failed:\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         line = next(ln for ln in result.stdout.splitlines() if ln.startswith("DRIVER-RESULT "))
         info = json.loads(line[len("DRIVER-RESULT ") :])
@@ -223,6 +374,12 @@ def test_handler_runs_from_the_package_alone(built: dict[str, Any], capsys: pyte
         assert not (emu.oss.errors or emu.opensearch.errors or emu.dingtalk.errors)
 
     assert info["version"][:2] == [3, 12]
+    bytecode = bytecode_expected(build_module)
+    if bytecode:
+        # no -B, and the package is writable here: Python would have written a __pycache__ .pyc for
+        # any module of the package it had to compile. Nothing: all came from the shipped bytecode.
+        assert written == [], written[:10]
+        assert info["from_deps"] > 300 and info["deps_from_source"] == [], info["deps_from_source"][:10]
     assert info["outside"] == [], "modules loaded from outside the package and the standard library"
     assert info["site_packages"] == []
     assert not info["emulator_loaded"]
@@ -246,7 +403,8 @@ def test_handler_runs_from_the_package_alone(built: dict[str, Any], capsys: pyte
     assert info["max_rss_mb"] < MEMORY_MB * 0.75, f"peak RSS {info['max_rss_mb']:.0f} MB is close to {MEMORY_MB} MB"
     report(
         capsys,
-        f"handler from the package with {Path(python).name} {'.'.join(map(str, info['version']))}: "
+        f"handler from the package ({'bytecode' if bytecode else 'sources only'}) with {Path(python).name} "
+        f"{'.'.join(map(str, info['version']))} -I -S: "
         f"import {info['import_s']:.2f} s, first tick {info['handler_s']:.2f} s, peak RSS {info['max_rss_mb']:.0f} MB, "
         f"process {wall:.2f} s; {len(messages)} message, {len(opensearch_calls)} OpenSearch and "
         f"{len(oss_calls)} OSS requests, all within the RAM policy",
@@ -300,3 +458,52 @@ def test_allowed_helper_is_strict() -> None:
     assert ("oss:ListObjects", "bkt?p/claims/") in allowed
     assert ("oss:ListObjects", "bkt?") not in allowed
     assert sys.version_info >= (3, 10)
+
+
+def test_sourceless_compile_of_a_small_tree(build_module: Any, tmp_path: Path) -> None:
+    """compileall -b + make_sourceless on a tiny python/: .pyc replace .py, RECORD follows, a file
+    that does not compile (or is listed in KEEP_SOURCES) stays as source, and the result imports."""
+    python = build_module.find_python312(PY312_OVERRIDE)
+    if python is None:
+        unavailable("no CPython 3.12 to compile with")
+    deps = _tree(
+        tmp_path / "package" / "python",
+        {
+            "pkg/__init__.py": b"VALUE = {'a', 'b'}\n",
+            "pkg/mod.py": b"def f():\n    return 42\n",
+            "pkg/data.py": b"# read as data\n",
+            "pkg/py2.py": b"print 'not python 3'\n",
+            "pkg-1.0.dist-info/RECORD": b"pkg/__init__.py,sha256=x,19\npkg/mod.py,sha256=y,24\npkg/py2.py,,\n",
+        },
+    )
+    build_module._compileall(python, deps, "/code/python", [deps], legacy=True)
+    removed, kept = build_module.make_sourceless(deps, frozenset({"pkg/data.py"}))
+    assert removed == 2 and kept == ["pkg/data.py", "pkg/py2.py"]
+    assert sorted(p.name for p in (deps / "pkg").iterdir()) == [
+        "__init__.pyc",
+        "data.py",
+        "data.pyc",
+        "mod.pyc",
+        "py2.py",
+    ]
+    record = (deps / "pkg-1.0.dist-info" / "RECORD").read_text().splitlines()
+    size = (deps / "pkg" / "mod.pyc").stat().st_size
+    assert (
+        record[1].startswith("pkg/mod.pyc,sha256=") and record[1].endswith(f",{size}") and record[2] == "pkg/py2.py,,"
+    )
+    run = subprocess.run(  # noqa: S603
+        [
+            python.path,
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            "import sys; sys.path[:0] = [sys.argv[1]]; import pkg.mod; "
+            "print(pkg.mod.f(), pkg.mod.__file__, pkg.mod.f.__code__.co_filename)",
+            str(deps),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.split() == ["42", str(deps / "pkg" / "mod.pyc"), "/code/python/pkg/mod.py"]
