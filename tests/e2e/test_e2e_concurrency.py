@@ -99,6 +99,24 @@ def settle_and_check(cloud: Cloud, expected: list[tuple[str, str | None, str, st
 
 
 @pytest.mark.parametrize("cloud", ["py312"], indirect=True)  # the context style plays no part here
+def one_message_round(
+    cloud: Cloud,
+    before: int,
+    outcomes: list[str],
+    tally: dict[str, int],
+    expected: list[tuple[str, str | None, str, str]],
+    change: tuple[str | None, str, str],
+) -> None:
+    """The round's parallel ticks sent exactly one message; record it and let the state settle."""
+    assert len(cloud.texts()) == before + 1, outcomes
+    assert outcomes.count("sent") == 1 and not any(o.startswith("failed") for o in outcomes), outcomes
+    for o in outcomes:
+        tally[o] = tally.get(o, 0) + 1
+    expected.append((KEY, *change))
+    cloud.clock.advance(300)
+    settle_and_check(cloud, expected)
+
+
 def test_four_threads_at_once_send_each_change_once(cloud: Cloud) -> None:
     cloud.monkeypatch.setenv("TASKWATCH_TARGETS", f"{APP}/{FN}/main")
     cloud.emu.opensearch.add_task(APP, FN, "main", 7, [Step("running", 40)])
@@ -111,13 +129,7 @@ def test_four_threads_at_once_send_each_change_once(cloud: Cloud) -> None:
 
         outcomes = run_threads(cloud)
 
-        assert len(cloud.texts()) == before + 1, (rep, outcomes)  # exactly one message
-        assert outcomes.count("sent") == 1 and not any(o.startswith("failed") for o in outcomes), outcomes
-        for o in outcomes:
-            tally[o] = tally.get(o, 0) + 1
-        expected.append((KEY, generation, kind, value))
-        cloud.clock.advance(300)
-        settle_and_check(cloud, expected)
+        one_message_round(cloud, before, outcomes, tally, expected, (generation, kind, value))
     FIGURES[f"threads[{cloud.style}]"] = {
         "parallel": PARALLEL,
         "repetitions": REPEATS,
@@ -205,13 +217,7 @@ def test_four_processes_at_once_send_each_change_once(cloud: Cloud) -> None:
             answers = [f.result(timeout=60) for f in futures]
 
             outcomes = [outcome(RuntimeError(json.loads(a)["error"]) if '"error"' in a else a) for a in answers]
-            assert len(cloud.texts()) == before + 1, (rep, outcomes)
-            assert outcomes.count("sent") == 1 and not any(o.startswith("failed") for o in outcomes), outcomes
-            for o in outcomes:
-                tally[o] = tally.get(o, 0) + 1
-            expected.append((KEY, generation, kind, value))
-            cloud.clock.advance(300)
-            settle_and_check(cloud, expected)
+            one_message_round(cloud, before, outcomes, tally, expected, (generation, kind, value))
     FIGURES["processes[py312]"] = {
         "parallel": PARALLEL,
         "repetitions": REPEATS,
