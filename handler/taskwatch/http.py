@@ -271,12 +271,12 @@ def status(request: Request, context: Any) -> Answer:
 def check(request: Request, context: Any) -> Answer:
     dry_run = _dry_run(request)  # before the settings: a bad request is the caller's to fix first
     settings = _settings(request, context, credentials=True)
-    from .app import read_failure_cause, tick
+    from .app import read_budget, read_failure_cause, tick
     from .store import StoreError
     from .tick import TickError
 
     try:
-        result = tick(settings, dry_run=dry_run)
+        result = tick(settings, dry_run=dry_run, read_budget_s=read_budget(context))
     except TickError as err:
         return Answer(502, {"error": err.cause, **(err.result.to_json() if err.result else {})})
     except StoreError as err:
