@@ -34,7 +34,7 @@ AUTH_PREFIXES = (
     "IncompleteSignature",
     "InvalidAccessKeySecret",
 )
-TRANSIENT_CODES = frozenset({"Throttling", "Throttling.User", "ServiceUnavailable", "InternalError"})
+TRANSIENT_CODES = frozenset({"ServiceUnavailable", "InternalError"})  # and every "Throttling*" code
 
 # The SDK logs every ServerException at ERROR; we log our own one-line cause instead.
 logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
@@ -231,9 +231,8 @@ def _classify(status: int | None, code: str | None, message: str | None) -> Open
         return AuthFailed(text)
     if code and ("NotExist" in code or "NotFound" in code):
         return TaskNotFound(text)
-    if code in TRANSIENT_CODES or status is None or status >= 500 or status == 429:
-        return TransientError(text)
-    if code and code.startswith("Throttling"):
+    throttled = bool(code) and str(code).startswith("Throttling")
+    if throttled or code in TRANSIENT_CODES or status is None or status >= 500 or status == 429:
         return TransientError(text)
     if status == 404:
         return TaskNotFound(text)
