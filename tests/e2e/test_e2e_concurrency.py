@@ -99,6 +99,14 @@ def settle_and_check(cloud: Cloud, expected: list[tuple[str, str | None, str, st
 
 
 @pytest.mark.parametrize("cloud", ["py312"], indirect=True)  # the context style plays no part here
+def watch_main(cloud: Cloud) -> list[tuple[str, str | None, str, str]]:
+    """Watch one running task and deliver its "now watching"; the changes expected so far."""
+    cloud.monkeypatch.setenv("TASKWATCH_TARGETS", f"{APP}/{FN}/main")
+    cloud.emu.opensearch.add_task(APP, FN, "main", 7, [Step("running", 40)])
+    cloud.tick()
+    return [(KEY, "7", "watching", "")]
+
+
 def one_message_round(
     cloud: Cloud,
     before: int,
@@ -118,10 +126,7 @@ def one_message_round(
 
 
 def test_four_threads_at_once_send_each_change_once(cloud: Cloud) -> None:
-    cloud.monkeypatch.setenv("TASKWATCH_TARGETS", f"{APP}/{FN}/main")
-    cloud.emu.opensearch.add_task(APP, FN, "main", 7, [Step("running", 40)])
-    cloud.tick()
-    expected: list[tuple[str, str | None, str, str]] = [(KEY, "7", "watching", "")]
+    expected = watch_main(cloud)
     tally: dict[str, int] = {}
     for rep in range(REPEATS):
         generation, kind, value = next_change(cloud, rep)
@@ -141,10 +146,7 @@ def test_four_threads_at_once_send_each_change_once(cloud: Cloud) -> None:
 
 @pytest.mark.parametrize("cloud", ["py312"], indirect=True)
 def test_four_threads_when_the_winner_cannot_send(cloud: Cloud) -> None:
-    cloud.monkeypatch.setenv("TASKWATCH_TARGETS", f"{APP}/{FN}/main")
-    cloud.emu.opensearch.add_task(APP, FN, "main", 7, [Step("running", 40)])
-    cloud.tick()
-    expected: list[tuple[str, str | None, str, str]] = [(KEY, "7", "watching", "")]
+    expected = watch_main(cloud)
     tally = {"sent in the same round": 0, "sent by the next tick": 0}
     for rep in range(5):
         generation, kind, value = next_change(cloud, rep)
@@ -195,10 +197,7 @@ def _worker_tick(now_ms: int, request_id: str) -> str:
 
 @pytest.mark.parametrize("cloud", ["py312"], indirect=True)
 def test_four_processes_at_once_send_each_change_once(cloud: Cloud) -> None:
-    cloud.monkeypatch.setenv("TASKWATCH_TARGETS", f"{APP}/{FN}/main")
-    cloud.emu.opensearch.add_task(APP, FN, "main", 7, [Step("running", 40)])
-    cloud.tick()
-    expected: list[tuple[str, str | None, str, str]] = [(KEY, "7", "watching", "")]
+    expected = watch_main(cloud)
     # Spawned workers import this module by name with the parent's sys.path: make `conftest` resolve
     # to this folder's conftest there too, not tests/conftest.py (which comes first in a full run).
     cloud.monkeypatch.syspath_prepend(str(Path(__file__).parent))
