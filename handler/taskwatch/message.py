@@ -91,7 +91,7 @@ def render_group(changes: list[Change]) -> str:
             ChangeKind.RECOVERED,
         ):
             lines.append(f"- {change.detail}")
-    if all(c.kind in (ChangeKind.NOT_FOUND, ChangeKind.ERROR) or c.new_status is None for c in changes):
+    if all(c.new_status is None for c in changes):
         # No task behind these (not found, cannot read, recovered while still not found): no facts.
         return "\n".join(lines)
     lines.append(f"- progress: {progress_bar(last.progress)}")
