@@ -75,7 +75,9 @@ class FakeCloud:
         if match["gen"] is None:
             query = parse_qs(urlsplit(request.url).query)
             size = int(query.get("pageSize", ["1"])[0])
-            return 200, {}, json.dumps({"RequestId": "req", "TotalCount": len(runs), "Result": runs[:size]})
+            first = (int(query.get("pageNumber", ["1"])[0]) - 1) * size
+            page = runs[first : first + size]
+            return 200, {}, json.dumps({"RequestId": "req", "TotalCount": len(runs), "Result": page})
         for run in runs:
             if run["Generation"] == match["gen"]:
                 return 200, {}, json.dumps({"RequestId": "req", "Status": "OK", "Result": run})

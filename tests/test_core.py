@@ -175,3 +175,86 @@ def test_state_round_trips_through_json() -> None:
     for bad in ([], {"format": 1}, {"format": 1, "revision": 1, "targets": {"k": {"metrics": []}}}, {"format": 99}):
         with pytest.raises(ValueError):
             State.from_json(bad)
+
+
+# --- several runs between two ticks, epochs, one target's crash --------------------------------
+
+
+def test_runs_between_two_ticks_are_told_oldest_first_with_their_final_status() -> None:
+    previous = State(revision=5, targets={KEY: entry()})
+    observation = Observation(
+        task=Task("10", "running", 5),
+        previous=Task("7", "success", 100),
+        between=(Task("8", "failed", 20), Task("9", "success", 100)),
+    )
+    changes, state = detect(previous, {KEY: observation}, NOW, RULES)
+    assert [(c.generation, c.kind.value, c.new_status) for c in changes] == [
+        ("7", "status", "success"),
+        ("8", "new_run", "failed"),
+        ("8", "status", "failed"),
+        ("9", "new_run", "success"),
+        ("9", "status", "success"),
+        ("10", "new_run", "running"),
+    ]
+    assert [c.urgent for c in changes] == [False, False, True, False, False, False]
+    assert state.targets[KEY].generation == "10"
+    assert len({c.id for c in changes}) == len(changes)
+
+
+def test_a_new_run_that_already_finished_is_told_with_its_final_status() -> None:
+    changes, _ = detect(State(revision=5, targets={KEY: entry()}), {KEY: seen("8", "failed", 40)}, NOW, RULES)
+    assert [(c.kind.value, c.new_status) for c in changes] == [("new_run", "failed"), ("status", "failed")]
+
+
+def test_new_targets_keep_their_change_id_until_a_target_is_dropped() -> None:
+    other = "app/fn/other@latest"
+    stored = State(revision=9, targets={KEY: entry()}, epoch=3)
+    first, state = detect(stored, {KEY: seen(), other: seen("2")}, NOW, RULES)
+    # A concurrent commit lost the new entry: the next tick computes the very same id again.
+    again, _ = detect(replace(state, targets={KEY: state.targets[KEY]}), {KEY: seen(), other: seen("2")}, NOW, RULES)
+    assert [c.id for c in first] == [c.id for c in again] and first[0].base_rev == 3
+    # Dropping a target starts a new epoch: a target added again later is told again.
+    dropped, after = detect(state, {other: seen("2")}, NOW, RULES)
+    assert after.epoch == state.revision + 1 and dropped == []
+    readded, _ = detect(after, {other: seen("2"), KEY: seen()}, NOW, RULES)
+    assert [c.kind for c in readded] == [ChangeKind.WATCHING] and readded[0].id != first[0].id
+
+
+def test_one_target_whose_data_crashes_the_rules_becomes_a_read_failure() -> None:
+    class Exploding(float):
+        def __ne__(self, other: object) -> bool:
+            raise ValueError("year 58851 is out of range")
+
+    other = "app/fn/other@latest"
+    previous = State(revision=2, targets={KEY: entry(), other: entry()})
+    observations = {KEY: seen(progress=Exploding(40)), other: seen(status="success", progress=100)}
+    changes, state = detect(previous, observations, NOW, replace(RULES, error_ticks=1))
+    assert [(c.target, c.kind.value) for c in changes] == [(KEY, "error"), (other, "status")]
+    assert "cannot process the answer: ValueError" in changes[0].detail
+    assert state.targets[KEY].status == "running" and state.targets[other].status == "success"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"format": 1, "revision": float("inf"), "targets": {}},
+        {"format": 1, "revision": -1, "targets": {}},
+        {"format": 1, "revision": 2**60, "targets": {}},
+        {"format": 1, "revision": True, "targets": {}},
+        {"format": 1, "revision": 1, "targets": {KEY: {"progress": float("nan")}}},
+        {"format": 1, "revision": 1, "targets": {KEY: {"progress": 1e300}}},
+        {"format": 1, "revision": 1, "targets": {KEY: {"startTime": 1.5}}},
+        {"format": 1, "revision": 1, "targets": {KEY: {"stalled": "yes"}}},
+        {"format": 1, "revision": 1, "targets": {KEY: {"errors": [{"x": 1}]}}},
+        {"format": 1, "revision": 1, "targets": {KEY: []}},
+        {"format": 1, "revision": 1, "epoch": "3", "targets": {}},
+    ],
+)
+def test_stored_values_of_a_wrong_type_or_range_are_corruption(raw: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        State.from_json(raw)
+
+
+def test_a_state_without_an_epoch_takes_its_revision() -> None:
+    state = State.from_json({"format": 1, "revision": 7, "targets": {KEY: entry().to_json()}})
+    assert state.epoch == 7 and State.from_json(state.to_json()) == state

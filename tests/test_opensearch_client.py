@@ -64,16 +64,16 @@ def test_get_task_sends_a_valid_roa_signature_with_the_sts_token() -> None:
     assert request.headers["Authorization"] == f"acs {AK_ID}:{expected}"
 
 
-def test_latest_task_lists_one_newest_first() -> None:
+def test_list_tasks_reads_one_page_newest_first() -> None:
     with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=True) as mock:
         mock.get(
             BASE,
-            json={"RequestId": "r", "TotalCount": 2, "Result": [RESULT]},
-            match=[matchers.query_param_matcher({"RegionId": "cn-hangzhou", "pageNumber": "1", "pageSize": "1"})],
+            json={"RequestId": "r", "TotalCount": 2, "Result": [RESULT, {**RESULT, "Generation": "1699999999"}]},
+            match=[matchers.query_param_matcher({"RegionId": "cn-hangzhou", "pageNumber": "2", "pageSize": "20"})],
         )
         mock.get(BASE, json={"RequestId": "r", "TotalCount": 0, "Result": []})
-        assert client().latest_task(TARGET) is not None
-        assert client().latest_task(TARGET) is None
+        assert [t.generation for t in client().list_tasks(TARGET, 2)] == ["1700000000", "1699999999"]
+        assert client().list_tasks(TARGET) == []
 
 
 def test_plain_access_key_sends_no_token() -> None:
@@ -146,3 +146,144 @@ def test_extend_info_is_parsed_safely(raw: object, metrics: object, errors: obje
     got_metrics, got_errors, got_problem = parse_extend_info(raw)
     assert (got_metrics, got_errors) == (metrics, errors)
     assert (got_problem or "").startswith(problem or "")
+
+
+# --- answers in every shape the docs and SDKs show ---------------------------------------------
+
+
+def _camel(data: object) -> object:
+    if isinstance(data, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in data.items()}
+    return [_camel(v) for v in data] if isinstance(data, list) else data
+
+
+@pytest.mark.parametrize("shape", ["pascal", "camel", "lower"])
+def test_success_bodies_are_read_in_any_key_casing(shape: str) -> None:
+    body: dict[str, object] = {"RequestId": "r", "Result": {**RESULT, "RunId": "run-1", "ExtendInfo": '{"auc": 0.9}'}}
+    if shape == "camel":
+        body = _camel(body)  # type: ignore[assignment]
+    if shape == "lower":
+        body = json.loads(json.dumps(body).lower())
+    with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=True) as mock:
+        mock.get(f"{BASE}/1700000000", json=body)
+        mock.get(BASE, json={**body, "Result": [body.get("Result") or body.get("result")]})
+        task = client().get_task(TARGET, "1700000000")
+        listed = client().list_tasks(TARGET)
+    assert (task.generation, task.status, task.progress, task.metrics) == (
+        "1700000000",
+        "running",
+        42,
+        (("auc", "0.9"),),
+    )
+    assert listed == [task]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "text"),
+    [
+        (404, {"requestId": "r", "code": "Task.NotExist", "message": "gone"}, TaskNotFound, "Task.NotExist: gone"),
+        (
+            400,
+            {"requestId": "r", "code": "SignatureDoesNotMatch", "message": "no. server string to sign is:GET\n..."},
+            AuthFailed,
+            "SignatureDoesNotMatch: no.",
+        ),
+        (403, {"requestid": "r", "code": "Forbidden.RAM", "message": "denied"}, AuthFailed, "Forbidden.RAM: denied"),
+        (200, {"RequestId": "r", "Code": "Task.NotExist", "Message": "gone"}, TaskNotFound, "Task.NotExist: gone"),
+        (200, {"requestId": "r", "code": "App.NotFound", "message": "no app", "result": None}, TaskNotFound, "App"),
+        (200, {"RequestId": "r", "Code": "InvalidParameter", "Message": "bad"}, BadAnswer, "InvalidParameter: bad"),
+        (200, {"RequestId": "r", "Code": "Forbidden.RAM", "Message": "denied"}, AuthFailed, "Forbidden.RAM"),
+        (200, {"RequestId": "r", "HttpCode": 503, "Message": "busy"}, TransientError, "HTTP 503: busy"),
+        (502, {"weird": True}, TransientError, "HTTP 502"),
+    ],
+)
+def test_error_bodies_are_read_in_any_casing_and_in_a_200(
+    status: int, body: dict[str, object], error: type[Exception], text: str
+) -> None:
+    with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{BASE}/1700000000", status=status, json=body)
+        with pytest.raises(error) as raised:
+            client().get_task(TARGET, "1700000000")
+    assert str(raised.value).startswith(text)
+    assert "string to sign" not in str(raised.value)
+
+
+def test_success_codes_in_a_body_are_not_errors() -> None:
+    with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=True) as mock:
+        for code in ("", "OK", "Success", "200", 0, None):
+            mock.get(f"{BASE}/1700000000", json={"RequestId": "r", "Code": code, "HttpCode": 200, "Result": RESULT})
+        for _ in range(6):
+            assert client().get_task(TARGET, "1700000000").progress == 42
+
+
+@pytest.mark.parametrize(
+    ("item", "identity"),
+    [
+        ({"Status": "running", "RunId": "abc-1", "StartTime": 1764000000000}, "run:abc-1"),
+        ({"status": "success", "startTime": 1764000000000}, "start:1764000000000"),
+        ({"Generation": 17, "Status": "running"}, "17"),
+    ],
+)
+def test_list_items_without_a_generation_are_known_by_run_id_then_start_time(
+    item: dict[str, object], identity: str
+) -> None:
+    with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=True) as mock:
+        mock.get(BASE, json={"RequestId": "r", "TotalCount": 1, "Result": [item]})
+        assert [t.generation for t in client().list_tasks(TARGET)] == [identity]
+
+
+def test_an_item_with_nothing_to_know_it_by_is_a_bad_answer() -> None:
+    with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=True) as mock:
+        mock.get(BASE, json={"RequestId": "r", "Result": [{"Status": "running", "StartTime": 5}]})
+        with pytest.raises(BadAnswer, match="Generation"):
+            client().list_tasks(TARGET)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"RequestId": "r", "Result": {"Generation": "1", "Status": "running", "Progress": 1e400}}',
+        '{"RequestId": "r", "Result": {"Generation": "1", "Status": "running", "Progress": NaN}}',
+        '{"RequestId": "r", "Result": {"Generation": "1", "Status": "running", "Progress": 1' + "0" * 400 + "}}",
+        '{"RequestId": "r", "Result": {"Generation": "1", "Status": "running", "EndTime": -Infinity}}',
+        '{"RequestId": "r", "Result": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        '{"RequestId": "r", "Result": {"Generation": "1", "Status": "running", "ExtendInfo": "'
+        + "[" * 50_000
+        + "]" * 50_000
+        + '"}}',
+    ],
+)
+def test_values_no_computation_survives_are_a_bad_answer(raw: str) -> None:
+    with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=True) as mock:
+        mock.get(f"{BASE}/1", body=raw, content_type="application/json")
+        with pytest.raises(BadAnswer):
+            client().get_task(Target("my_app", "rec", "inst1", "1"), "1")
+
+
+@pytest.mark.parametrize(
+    ("value", "ms"),
+    [
+        (1_764_000_000_000, 1_764_000_000_000),
+        ("1764000000000", 1_764_000_000_000),
+        (1_764_000_000, 0),  # seconds
+        (1_764_000_000_000_000, 0),  # microseconds
+        (-1, 0),
+        (0, 0),
+        (True, 0),
+        ("later", 0),
+        (4_200_000_000_000, 0),  # after 2100
+    ],
+)
+def test_times_outside_2000_to_2100_are_unknown(value: object, ms: int) -> None:
+    from taskwatch.opensearch import parse_time
+
+    assert parse_time(value) == ms
+
+
+def test_a_refused_connection_says_so() -> None:
+    creds = Credentials(AK_ID, AK_SECRET, STS_TOKEN)
+    reader = OpenSearchClient(Endpoint("http", "127.0.0.1:9"), "cn-hangzhou", creds, sleep=lambda _: None)
+    with pytest.raises(TransientError) as err:
+        reader.get_task(TARGET, "1700000000")
+    assert "Connection refused" in str(err.value) and "127.0.0.1:9" in str(err.value)
+    assert len(str(err.value)) <= 320

@@ -79,7 +79,7 @@ def test_requests_are_signed_with_the_sts_token(cloud: FakeCloud, timer_event: b
     paths = sorted(urlsplit(c.url).path + "?" + urlsplit(c.url).query for c in cloud.opensearch_calls)
     assert paths == [
         "/v4/openapi/app-groups/my_app/functions/rec/instances/inst1/tasks/1700?RegionId=cn-hangzhou",
-        "/v4/openapi/app-groups/my_app/functions/rec/instances/inst2/tasks?pageNumber=1&pageSize=1&RegionId=cn-hangzhou",
+        "/v4/openapi/app-groups/my_app/functions/rec/instances/inst2/tasks?pageNumber=1&pageSize=20&RegionId=cn-hangzhou",
     ]
     for call in cloud.opensearch_calls:
         assert call.url.startswith("https://opensearch.cn-hangzhou.aliyuncs.com/")

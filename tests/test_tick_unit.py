@@ -28,8 +28,8 @@ class SlowReader:
             self.active -= 1
         return Task(generation, "running", 10)
 
-    def latest_task(self, target: Target) -> Task | None:
-        return self.get_task(target, "1")
+    def list_tasks(self, target: Target, page_number: int = 1, page_size: int = 20) -> list[Task]:
+        return [self.get_task(target, "1")]
 
 
 TARGETS = tuple(Target("app", "fn", f"i{n}", "1") for n in range(40))

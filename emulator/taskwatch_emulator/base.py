@@ -296,6 +296,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "latency":
                 self.server.stopping.wait(fault.seconds)
                 fault = None
+            if fault is not None and fault.kind == "late":
+                svc.handle(req)  # the request takes effect; its answer never reaches the client
+                self.server.stopping.wait(fault.seconds)
+                self._drop(rst=False)
+                return
             resp = svc.render_fault(fault, req) if fault is not None else svc.handle(req)
         except Exception:
             tb = traceback.format_exc()

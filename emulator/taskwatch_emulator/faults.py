@@ -11,8 +11,8 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["timeout", "status", "malformed", "reset", "latency", "errcode"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("timeout", "status", "malformed", "reset", "latency", "errcode")
+FaultKind = Literal["timeout", "status", "malformed", "reset", "latency", "errcode", "late"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("timeout", "status", "malformed", "reset", "latency", "errcode", "late")
 
 
 @dataclass
@@ -25,6 +25,8 @@ class Fault:
       ``malformed`` answer 200 with a body the client cannot parse;
       ``reset``     drop the connection at once (RST) without an answer;
       ``latency``   wait ``seconds`` and then answer normally;
+      ``late``      carry the request out (an object is written), then wait ``seconds`` and drop
+                    the connection: the client times out although its write landed;
       ``errcode``   DingTalk only: HTTP 200 with ``{"errcode": errcode}`` (default -1, "busy").
     times: how many requests it applies to; ``None`` means every matching request until removed.
     """

@@ -27,7 +27,7 @@ from typing import Any
 from .auth import KeyRing, roa_signature, roa_string_to_sign
 from .base import Clock, Request, Response, Service
 from .faults import Fault
-from .timeline import Step, Task
+from .timeline import RawJson, Step, Task
 
 API_VERSION = "2017-12-25"
 _ROUTE = re.compile(r"^/v4/openapi/app-groups/([^/]+)/functions/([^/]+)/instances/([^/]+)/tasks(?:/([^/]+))?/?$")
@@ -46,6 +46,11 @@ class OpenSearchFake(Service):
         self.tasks: dict[tuple[str, str, str, str], Task] = {}
         self._instance_calls: dict[tuple[str, str, str], int] = {}
         self._order = 0
+        # Answer styles seen in the docs and SDKs: "pascal" (RequestId, Result, Generation: the SDK
+        # models) or "camel" (requestId, result, generation: the API doc's samples), for success
+        # and error bodies alike; errors_as_200 answers errors with HTTP 200 and the error Code.
+        self.key_style: str = "pascal"
+        self.errors_as_200 = False
 
     # --- scripting ----------------------------------------------------------------------
     def add_task(
@@ -60,8 +65,14 @@ class OpenSearchFake(Service):
         start_time: float | None = None,
         appear_after_calls: int | None = None,
         appear_after_seconds: float | None = None,
+        fields: Mapping[str, Any] | None = None,
+        omit: Sequence[str] = (),
     ) -> Task:
-        """Register (or replace) a task. ``steps`` defaults to one running step at 0 %."""
+        """Register (or replace) a task. ``steps`` defaults to one running step at 0 %.
+
+        ``fields`` replace or add answer fields (``{"StartTime": 1795000000000000}``, a
+        :class:`RawJson` for text JSON cannot otherwise carry); ``omit`` drops fields (``"Generation"``).
+        """
         gen = str(generation)
         with self.lock:
             self._order += 1
@@ -77,6 +88,8 @@ class OpenSearchFake(Service):
                 start_time=start_time,
                 appear_after_calls=appear_after_calls,
                 appear_after_seconds=appear_after_seconds,
+                overrides=dict(fields or {}),
+                omit=tuple(omit),
             )
             self.tasks[(app_group, function, instance, gen)] = task
         return task
@@ -111,9 +124,24 @@ class OpenSearchFake(Service):
     def render_fault(self, fault: Fault, req: Request) -> Response:
         if fault.kind == "malformed":
             return Response(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
-        return _error(fault.status, fault.code, fault.message)
+        return self._styled(_error(fault.status, fault.code, fault.message))
+
+    def _styled(self, resp: Response) -> Response:
+        """The answer in the configured key style, and with errors as HTTP 200 if so configured."""
+        status = 200 if self.errors_as_200 and resp.status >= 400 else resp.status
+        if self.key_style == "pascal" and status == resp.status:
+            return resp
+        body = resp.body
+        if self.key_style == "camel":
+            # Numbers are kept as written, so that 1e400 stays 1e400 in the camelCase body too.
+            raw = json.loads(body, parse_float=RawJson, parse_int=RawJson, parse_constant=RawJson)
+            body = _encode(_camel(raw))
+        return Response(status, body, resp.content_type, resp.headers)
 
     def handle(self, req: Request) -> Response:
+        return self._styled(self._handle(req))
+
+    def _handle(self, req: Request) -> Response:
         denied = self._authenticate(req)
         if denied is not None:
             return denied
@@ -208,11 +236,28 @@ def _request_id() -> str:
     return str(uuid.uuid4()).upper()
 
 
+RAW_MARK = "\x00raw:"
+
+
+def _encode(body: Any) -> bytes:
+    """JSON with every RawJson value (kept as a marked string) written verbatim."""
+    text = json.dumps(body, default=lambda v: RAW_MARK + v.text if isinstance(v, RawJson) else str(v))
+    return re.sub(r'"\\u0000raw:((?:[^"\\]|\\.)*)"', lambda m: json.loads(f'"{m.group(1)}"'), text).encode()
+
+
+def _camel(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {(k[:1].lower() + k[1:]): _camel(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_camel(v) for v in data]
+    return data
+
+
 def _ok(fields: dict[str, Any]) -> Response:
     body = {"RequestId": _request_id(), "Status": "OK", "HttpCode": 200, "Latency": 3, **fields}
-    return Response(200, json.dumps(body).encode(), "application/json;charset=utf-8")
+    return Response(200, _encode(body), "application/json;charset=utf-8")
 
 
 def _error(status: int, code: str, message: str) -> Response:
     body = {"RequestId": _request_id(), "HostId": "opensearch.emulator", "Code": code, "Message": message}
-    return Response(status, json.dumps(body).encode(), "application/json;charset=utf-8")
+    return Response(status, _encode(body), "application/json;charset=utf-8")

@@ -22,6 +22,13 @@ TERMINAL = ("success", "failed")
 
 
 @dataclass(frozen=True)
+class RawJson:
+    """A value written into an answer as this exact JSON text (``1e400``, ``NaN``, ``10**400`` digits)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Step:
     status: str = "running"
     progress: int = 0
@@ -43,6 +50,10 @@ class Task:
     start_time: float | None = None  # epoch seconds; default: when it appeared
     appear_after_calls: int | None = None  # calls to the instance before it is listed
     appear_after_seconds: float | None = None  # seconds after registration before it is listed
+    # Answer shapes the real service (or its docs) show: fields replaced or added as given (a
+    # RawJson value is written into the body verbatim, e.g. 1e400), and fields left out.
+    overrides: dict[str, Any] = field(default_factory=dict)
+    omit: tuple[str, ...] = ()
     reads: int = 0
     appeared_at: float | None = None
     end_time: float | None = None
@@ -89,7 +100,7 @@ class Task:
             self.end_time = None
         self.reads += 1
         start = self.start_time if self.start_time is not None else base
-        return {
+        result = {
             "FunctionName": self.function,
             "Generation": self.generation,
             "Status": step.status,
@@ -100,6 +111,10 @@ class Task:
             # The real API returns ExtendInfo as a JSON *string*, not an object.
             "ExtendInfo": json.dumps(dict(step.extend_info), separators=(",", ":")),
         }
+        result.update(self.overrides)
+        for name in self.omit:
+            result.pop(name, None)
+        return result
 
     def sort_key(self) -> tuple[int, int]:
         gen = int(self.generation) if self.generation.isdigit() else -1

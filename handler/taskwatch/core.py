@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from .model import (
     RUNNING,
+    TERMINAL,
     Change,
     ChangeKind,
     FailureKind,
@@ -44,24 +45,33 @@ def detect(
     """
     prev = previous or State()
     next_rev = prev.revision + 1
+    # Dropping a target starts a new epoch, and the targets first seen in this very tick already
+    # belong to it: the next tick computes the same ids for any of them whose entry a concurrent
+    # commit lost.
+    dropped = any(key not in observations for key in prev.targets)
+    epoch = next_rev if dropped else prev.epoch
     changes: list[Change] = []
     entries: dict[str, TargetState] = {}
     for key, observation in observations.items():
         old = prev.targets.get(key)
-        found, entry = _detect_target(key, old, observation, now_ms, rules, prev.revision)
+        try:
+            found, entry = _detect_target(key, old, observation, now_ms, rules, epoch)
+        except Exception as err:  # one target's unforeseen data must not cost the others their changes
+            failure = ReadFailure(FailureKind.INVALID, f"cannot process the answer: {type(err).__name__}")
+            found, entry = _failed_read(key, old, failure, rules, old.rev if old is not None else epoch)
         if entry != old:
             entry = replace(entry, rev=next_rev)
         changes.extend(found)
         entries[key] = entry
     if entries == prev.targets and previous is not None:
         return changes, prev
-    return changes, State(revision=next_rev, targets=entries)
+    return changes, State(revision=next_rev, targets=entries, epoch=epoch)
 
 
 def _detect_target(
-    key: str, old: TargetState | None, obs: Observation, now: int, rules: Rules, revision: int
+    key: str, old: TargetState | None, obs: Observation, now: int, rules: Rules, epoch: int
 ) -> tuple[list[Change], TargetState]:
-    base = old.rev if old is not None else revision
+    base = old.rev if old is not None else epoch
     if obs.failure is not None or obs.task is None:
         failure = obs.failure or ReadFailure(FailureKind.INVALID, "no task in the answer")
         return _failed_read(key, old, failure, rules, base)
@@ -97,7 +107,8 @@ def _detect_target(
                     old_status=old.status,
                 )
             )
-        changes.append(_change(key, ChangeKind.NEW_RUN, base, task.generation, task))
+        for run in (*obs.between, task):
+            changes.extend(_new_run(key, base, run))
         fresh = _entry_from_task(task, now)
         return changes, replace(fresh, rev=entry.rev)
 
@@ -148,6 +159,14 @@ def _detect_target(
         )
         entry = replace(entry, stalled=True)
     return changes, entry
+
+
+def _new_run(key: str, base: int, run: Task) -> list[Change]:
+    """A run seen for the first time: "new run", and its final status too when it has already ended."""
+    changes = [_change(key, ChangeKind.NEW_RUN, base, run.generation, run)]
+    if run.status in TERMINAL:
+        changes.append(_change(key, ChangeKind.STATUS, base, f"{run.generation}:{run.status}", run))
+    return changes
 
 
 def _failed_read(

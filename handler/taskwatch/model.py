@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,14 +44,15 @@ class ReadFailure:
 class Observation:
     """What one tick learned about one target: a task, or why it could not be read.
 
-    ``previous`` is set for an ``@latest`` target whose stored generation is no longer the newest
-    and was not finished when last seen: it is that generation read once more, so its final status
-    is not lost.
+    ``previous`` is set for an ``@latest`` target whose stored generation is no longer the newest:
+    it is that generation as read again (from the listing, or once more by its generation), so its
+    final status is not lost.
     """
 
     task: Task | None = None
     failure: ReadFailure | None = None
     previous: Task | None = None
+    between: tuple[Task, ...] = ()  # @latest: runs that started after the stored one and before ``task``, oldest first
 
 
 @dataclass(frozen=True)
@@ -91,26 +93,68 @@ class TargetState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TargetState:
+    def from_json(cls, data: Any) -> TargetState:
+        """Raise ValueError for any value of a wrong type or out of range: the state is then corrupt."""
+        if not isinstance(data, dict):
+            raise ValueError("a target entry is not an object")
         metrics = data.get("metrics", {})
-        if not isinstance(metrics, dict):
-            raise ValueError("metrics is not an object")
+        if not isinstance(metrics, dict) or not all(isinstance(v, (str, int, float)) for v in metrics.values()):
+            raise ValueError("metrics is not an object of plain values")
+        errors = data.get("errors") or []
+        if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+            raise ValueError("errors is not a list of strings")
+        progress = _number(data, "progress")
+        if not 0 <= progress <= 100:
+            raise ValueError(f"progress {progress!r} is not between 0 and 100")
         return cls(
-            rev=int(data.get("rev", 0)),
-            generation=None if data.get("generation") is None else str(data["generation"]),
-            status=None if data.get("status") is None else str(data["status"]),
-            progress=float(data.get("progress", 0)),
-            start_time=int(data.get("startTime", 0)),
-            end_time=int(data.get("endTime", 0)),
+            rev=_count(data, "rev"),
+            generation=_text(data, "generation"),
+            status=_text(data, "status"),
+            progress=progress,
+            start_time=_count(data, "startTime"),
+            end_time=_count(data, "endTime"),
             metrics=tuple((str(k), str(v)) for k, v in metrics.items()),
-            errors=tuple(str(e) for e in data.get("errors") or ()),
-            progress_since=int(data.get("progressSince", 0)),
-            stalled=bool(data.get("stalled", False)),
-            not_found=bool(data.get("notFound", False)),
-            error_count=int(data.get("errorCount", 0)),
-            error_alerted=bool(data.get("errorAlerted", False)),
-            last_error=None if data.get("lastError") is None else str(data["lastError"]),
+            errors=tuple(errors),
+            progress_since=_count(data, "progressSince"),
+            stalled=_flag(data, "stalled"),
+            not_found=_flag(data, "notFound"),
+            error_count=_count(data, "errorCount"),
+            error_alerted=_flag(data, "errorAlerted"),
+            last_error=_text(data, "lastError"),
         )
+
+
+MAX_STORED_INT = 2**53  # what JSON readers everywhere keep exactly
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_STORED_INT:
+        raise ValueError(f"{key} {str(value)[:40]!r} is not a whole number from 0 to 2**53")
+    return value
+
+
+def _number(data: dict[str, Any], key: str) -> float:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} {str(value)[:40]!r} is not a finite number")
+    return float(value)
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{key} is not a string")
+    return str(value)
+
+
+def _flag(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} is not true or false")
+    return value
 
 
 STATE_FORMAT = 1
@@ -118,13 +162,23 @@ STATE_FORMAT = 1
 
 @dataclass(frozen=True)
 class State:
+    """Every target's entry, at a revision that grows by one with each commit.
+
+    ``epoch`` is the base of the change ids of targets that have no entry yet ("now watching").
+    It moves only when a watched target is dropped from the state, so that a target added again
+    later is told again, while a target whose first entry was lost to a concurrent commit gets the
+    same id (and so the same claim) on the next tick instead of a second "now watching".
+    """
+
     revision: int = 0
     targets: dict[str, TargetState] = field(default_factory=dict)
+    epoch: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": STATE_FORMAT,
             "revision": self.revision,
+            "epoch": self.epoch,
             "targets": {key: entry.to_json() for key, entry in sorted(self.targets.items())},
         }
 
@@ -136,11 +190,11 @@ class State:
         targets = data.get("targets")
         if not isinstance(targets, dict):
             raise ValueError("targets is not an object")
-        try:
-            entries = {str(k): TargetState.from_json(v) for k, v in targets.items()}
-            return cls(revision=int(data["revision"]), targets=entries)
-        except (TypeError, KeyError, AttributeError) as err:
-            raise ValueError(f"bad target entry: {err}") from err
+        revision = _count(data, "revision")
+        # A state written before epochs existed: its new targets' ids were based on the revision.
+        epoch = _count(data, "epoch") if "epoch" in data else revision
+        entries = {str(k): TargetState.from_json(v) for k, v in targets.items()}
+        return cls(revision=revision, targets=entries, epoch=epoch)
 
 
 class ChangeKind(str, enum.Enum):

@@ -1,19 +1,24 @@
 """OpenSearch 2017-12-25 `GetFunctionTask` / `ListFunctionTasks` through aliyunsdkcore.
 
-Pitfalls handled here (see cloud-facts.md): path placeholders are ``[name]``; the default
-protocol is plain http; ALIYUN_ACCESS_KEY_* in the environment would replace our credential and
-drop the STS token; the SDK retries nothing for OpenSearch and sends through HTTP(S)_PROXY even
-to loopback.
+SDK pitfalls handled here: path placeholders are ``[name]``; the default protocol is plain http;
+ALIYUN_ACCESS_KEY_* in the environment would replace our credential and drop the STS token; the
+SDK retries nothing for OpenSearch and sends through HTTP(S)_PROXY even to loopback.
+
+Answers are read defensively: keys in PascalCase or camelCase, errors carried by a 200, list
+items without a Generation, times in the wrong unit, and numbers no computation survives.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from . import jsonsafe
+from .causes import shorten, transport_reason
 from .model import FailureKind, Task
 from .settings import Credentials, Endpoint, Target
 
@@ -35,6 +40,11 @@ AUTH_PREFIXES = (
     "InvalidAccessKeySecret",
 )
 TRANSIENT_CODES = frozenset({"ServiceUnavailable", "InternalError"})  # and every "Throttling*" code
+SUCCESS_CODES = frozenset({"", "ok", "success", "200", "0"})  # what a success body may carry in Code
+LIST_PAGE_SIZE = 20
+SYNTHETIC_IDENTITY = ("run:", "start:")  # a run listed without a Generation: it cannot be read by one
+EARLIEST_MS = 946_684_800_000  # 2000-01-01
+LATEST_MS = 4_102_444_800_000  # 2100-01-01
 
 # The SDK logs every ServerException at ERROR; we log our own one-line cause instead.
 logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
@@ -63,19 +73,31 @@ class BadAnswer(OpenSearchError):
 class TaskReader(Protocol):
     def get_task(self, target: Target, generation: str) -> Task: ...
 
-    def latest_task(self, target: Target) -> Task | None: ...
+    def list_tasks(self, target: Target, page_number: int = 1, page_size: int = LIST_PAGE_SIZE) -> list[Task]: ...
 
 
 def parse_extend_info(raw: Any) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...], str | None]:
-    """(metrics, errors, problem) from ExtendInfo, a JSON string; bad JSON never raises."""
+    """(metrics, errors, problem) from ExtendInfo, a JSON string.
+
+    Text that is not JSON is a ``problem`` (logged; the task itself is still read). JSON holding
+    values nobody can compute with (NaN, 1e999, 10**400, deep nesting) raises BadAnswer: the answer
+    is bad, and the target's read fails this tick.
+    """
     if raw in (None, ""):
         return (), (), None
     data = raw
     if isinstance(raw, str):
         try:
-            data = json.loads(raw)
-        except ValueError:
+            data = jsonsafe.loads(raw)
+        except jsonsafe.NotJson:
             return (), (), f"ExtendInfo is not JSON: {raw[:80]!r}"
+        except jsonsafe.BadJson as err:
+            raise BadAnswer(f"ExtendInfo holds a bad value: {err}") from None
+    else:
+        try:
+            jsonsafe.check_depth(data)
+        except jsonsafe.BadJson as err:
+            raise BadAnswer(f"ExtendInfo holds a bad value: {err}") from None
     if not isinstance(data, dict):
         return (), (), f"ExtendInfo is not a JSON object: {str(raw)[:80]!r}"
     errors_raw = data.get("errors") or []
@@ -83,9 +105,15 @@ def parse_extend_info(raw: Any) -> tuple[tuple[tuple[str, str], ...], tuple[str,
         errors_raw = [errors_raw]
     errors = tuple(_short(e) for e in errors_raw)
     metrics = tuple(
-        (str(k), _short(v)) for k, v in data.items() if k != "errors" and isinstance(v, (int, float, str, bool))
+        (str(k), _short(v))
+        for k, v in data.items()
+        if k != "errors" and isinstance(v, (int, float, str, bool)) and not _non_finite(v)
     )
     return metrics, errors, None
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _short(value: Any, limit: int = 300) -> str:
@@ -93,26 +121,63 @@ def _short(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def parse_time(value: Any) -> int:
+    """Milliseconds since the epoch, or 0 (unknown) for anything that is not a time in 2000-2100.
+
+    Seconds, microseconds, negative numbers, huge numbers and text all end up unknown rather than
+    crashing a date conversion later.
+    """
+    if isinstance(value, bool) or value is None:
+        return 0
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    if not math.isfinite(number) or not EARLIEST_MS <= number <= LATEST_MS:
+        return 0
+    return int(number)
+
+
+def task_identity(result: dict[str, Any]) -> str:
+    """The run's key: its ``Generation``; a list item without one is known by ``RunId``, then ``StartTime``."""
+    generation = jsonsafe.field(result, "Generation")
+    if generation not in (None, ""):
+        if isinstance(generation, (dict, list, bool)) or _non_finite(generation):
+            raise BadAnswer("Result.Generation is not a number or a string")
+        return str(generation)[:200]
+    run_id = jsonsafe.field(result, "RunId")
+    if isinstance(run_id, (str, int)) and not isinstance(run_id, bool) and str(run_id):
+        return f"{SYNTHETIC_IDENTITY[0]}{str(run_id)[:200]}"
+    started = parse_time(jsonsafe.field(result, "StartTime"))
+    if started:
+        return f"{SYNTHETIC_IDENTITY[1]}{started}"
+    raise BadAnswer("Result lacks a field: Generation (and has no RunId or StartTime either)")
+
+
 def parse_task(result: Any) -> Task:
-    """A Task from one `Result` object; BadAnswer if a required field is missing or of the wrong type."""
+    """A Task from one ``Result`` object (any key casing); BadAnswer if a field is missing or unusable."""
     if not isinstance(result, dict):
         raise BadAnswer("Result is not an object")
+    generation = task_identity(result)
+    status = jsonsafe.field(result, "Status")
+    if not isinstance(status, str) or not status.strip():
+        raise BadAnswer("Result lacks a field or has a wrong type: Status")
+    raw_progress = jsonsafe.field(result, "Progress")
     try:
-        generation = str(result["Generation"])
-        status = str(result["Status"]).lower()
-        progress = float(result.get("Progress") or 0)
-        start_time = int(result.get("StartTime") or 0)
-        end_time = int(result.get("EndTime") or 0)
-    except (KeyError, TypeError, ValueError) as err:
-        raise BadAnswer(f"Result lacks a field or has a wrong type: {err}") from None
-    metrics, errors, problem = parse_extend_info(result.get("ExtendInfo"))
+        progress = float(raw_progress or 0)
+    except (TypeError, ValueError, OverflowError):
+        raise BadAnswer(f"Result.Progress is not a number: {str(raw_progress)[:40]!r}") from None
+    if not math.isfinite(progress):
+        raise BadAnswer("Result.Progress is not a finite number")
+    metrics, errors, problem = parse_extend_info(jsonsafe.field(result, "ExtendInfo"))
+    run_id = jsonsafe.field(result, "RunId")
     return Task(
         generation=generation,
-        status=status,
+        status=status.strip().lower()[:40],
         progress=max(0.0, min(100.0, progress)),
-        start_time=start_time,
-        end_time=end_time,
-        run_id=str(result.get("RunId") or ""),
+        start_time=parse_time(jsonsafe.field(result, "StartTime")),
+        end_time=parse_time(jsonsafe.field(result, "EndTime")),
+        run_id=str(run_id)[:200] if isinstance(run_id, (str, int)) and not isinstance(run_id, bool) else "",
         metrics=metrics,
         errors=errors,
         extend_info_problem=problem,
@@ -160,20 +225,24 @@ class OpenSearchClient:
         # is given (and then sends no STS token); setting the signer ourselves makes ours win.
         self._client._signer = signer
         self._endpoint = endpoint
-        self._region = region
+        self._connect_timeout = connect_timeout or CONNECT_TIMEOUT_S
+        self._read_timeout = read_timeout or READ_TIMEOUT_S
         self._retries = retries
         self._sleep = sleep
 
     def get_task(self, target: Target, generation: str) -> Task:
         body = self._call(target, f"/tasks/{generation}", {})
-        return parse_task(body.get("Result"))
+        return parse_task(jsonsafe.field(body, "Result"))
 
-    def latest_task(self, target: Target) -> Task | None:
-        body = self._call(target, "/tasks", {"pageNumber": "1", "pageSize": "1"})
-        results = body.get("Result")
+    def list_tasks(self, target: Target, page_number: int = 1, page_size: int = LIST_PAGE_SIZE) -> list[Task]:
+        """One page of the instance's runs, newest first."""
+        body = self._call(target, "/tasks", {"pageNumber": str(page_number), "pageSize": str(page_size)})
+        results = jsonsafe.field(body, "Result")
+        if results is None:
+            return []
         if not isinstance(results, list):
             raise BadAnswer("ListFunctionTasks Result is not a list")
-        return parse_task(results[0]) if results else None
+        return [parse_task(item) for item in results]
 
     def _call(self, target: Target, suffix: str, query: dict[str, str]) -> dict[str, Any]:
         attempt = 0
@@ -184,48 +253,82 @@ class OpenSearchClient:
                 if attempt >= self._retries:
                     raise
                 attempt += 1
-                self._sleep(RETRY_BACKOFF_S * attempt)  # module constant: tests set it to 0
+                self._sleep(RETRY_BACKOFF_S * attempt)
 
     def _call_once(self, target: Target, suffix: str, query: dict[str, str]) -> dict[str, Any]:
-        from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
         from aliyunsdkcore.request import CommonRequest
 
         request = CommonRequest(domain=self._endpoint.host, version=API_VERSION, product="OpenSearch")
         request.set_method("GET")
         request.set_protocol_type(self._endpoint.scheme)
         request.set_accept_format("JSON")
+        request.add_header("Accept-Encoding", "identity")
         request.set_uri_pattern(INSTANCE_PATH + suffix)
         request.add_path_param("appGroupIdentity", target.app_group)
         request.add_path_param("functionName", target.function)
         request.add_path_param("instanceName", target.instance)
         for name, value in query.items():
             request.add_query_param(name, value)
+        # The SDK signs and sends; we read the answer ourselves. Its own error parsing knows only
+        # PascalCase ``Code``, treats every 2xx as success, crashes (IndexError, RecursionError) on
+        # some bodies, and would log the string to sign (with the STS token) at ERROR.
         try:
-            raw = self._client.do_action_with_exception(request)
-        except ServerException as err:
-            raise _classify(err.get_http_status(), err.get_error_code(), err.get_error_msg()) from None
-        except ClientException as err:
-            raise TransientError(f"{err.get_error_code()}: {_first_line(err.get_error_msg())}") from None
-        except IndexError:
-            # The SDK crashes parsing some malformed error bodies; that is the server's fault.
-            raise TransientError("unparseable error answer") from None
-        try:
-            body = json.loads(raw)
-        except ValueError:
+            http = self._client._make_http_response(
+                request.endpoint, request, self._read_timeout, self._connect_timeout
+            )
+            status, _, raw = http.get_response_object()
+        except OSError as err:  # requests' exceptions are IOErrors: refused, reset, timed out
+            raise TransientError(f"SDK.HttpError: {transport_reason(str(err))}") from None
+        return _read_answer(int(status), raw)
+
+
+def _read_answer(status: int, raw: bytes | None) -> dict[str, Any]:
+    """The answer's JSON object, or the typed error it (or its status) stands for."""
+    try:
+        body: Any = jsonsafe.loads(raw or b"")
+    except jsonsafe.NotJson:
+        if 200 <= status < 300:
             raise TransientError("answer is not JSON") from None
-        if not isinstance(body, dict):
+        raise _classify(status, None, None) from None
+    except jsonsafe.BadJson as err:
+        raise BadAnswer(f"answer holds a bad value: {err}") from None
+    if not isinstance(body, dict):
+        if 200 <= status < 300:
             raise TransientError("answer is not a JSON object")
-        return body
+        raise _classify(status, None, None)
+    code = jsonsafe.field(body, "Code")
+    message = jsonsafe.field(body, "Message")
+    http_code = jsonsafe.field(body, "HttpCode")
+    declared = http_code if isinstance(http_code, int) and not isinstance(http_code, bool) else None
+    if not 200 <= status < 300:
+        return _raise(_classify(status, code, message))
+    if _is_error_code(code) or (declared is not None and declared >= 400):
+        # A 200 that carries an error is that error (a gateway in front of the API does this).
+        return _raise(_classify(declared if declared and declared >= 400 else status, code, message))
+    return body
+
+
+def _raise(error: OpenSearchError) -> dict[str, Any]:
+    raise error
+
+
+def _is_error_code(code: Any) -> bool:
+    if isinstance(code, bool) or code is None:
+        return False
+    if isinstance(code, (int, float)):
+        return code not in (0, 200)
+    return isinstance(code, str) and code.strip().lower() not in SUCCESS_CODES
 
 
 def _first_line(text: Any) -> str:
     # A signature error echoes the string to sign, security token included: never keep that part.
     text = str(text).split("server string to sign", 1)[0].strip()
-    return text.splitlines()[0][:200] if text else ""
+    return shorten(text.splitlines()[0]) if text else ""
 
 
-def _classify(status: int | None, code: str | None, message: str | None) -> OpenSearchError:
-    text = f"{code or 'HTTP ' + str(status)}: {_first_line(message)}"
+def _classify(status: int | None, code: Any, message: Any) -> OpenSearchError:
+    code = str(code).strip() if isinstance(code, (str, int)) and not isinstance(code, bool) and str(code) else None
+    text = f"{code or 'HTTP ' + str(status)}: {_first_line(message if message is not None else '')}".rstrip(": ")
     is_auth = bool(code) and str(code).startswith(AUTH_PREFIXES)
     if is_auth or status in (401, 403):
         return AuthFailed(text)

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
+from .causes import transport_reason
 from .settings import Credentials, Settings, StateLocation
 
 CONNECT_TIMEOUT_S = 3
@@ -206,9 +207,9 @@ def _describe(err: BaseException) -> str:
     status = getattr(inner, "status_code", None)
     if isinstance(code, str):
         return f"{code} (HTTP {status})"
-    # Transport errors: name the kind, not the whole text (it can carry signed URLs).
-    text = str(inner).splitlines()[0] if str(inner) else ""
-    return f"{type(inner).__name__}: {text[:160]}"
+    # Transport errors: the kind and the reason at the end of the text, not the whole text (it
+    # can carry signed URLs).
+    return f"{type(inner).__name__}: {transport_reason(str(inner))}"
 
 
 def open_store(settings: Settings) -> StateStore:

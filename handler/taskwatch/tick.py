@@ -15,15 +15,16 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from . import logs
+from . import jsonsafe, logs
 from .core import Rules, detect
 from .dingtalk import DeliveryError, Notifier
 from .message import render
-from .model import TERMINAL, Change, FailureKind, Observation, ReadFailure, State
-from .opensearch import OpenSearchError, TaskNotFound, TaskReader
+from .model import TERMINAL, Change, FailureKind, Observation, ReadFailure, State, TargetState, Task
+from .opensearch import LIST_PAGE_SIZE, SYNTHETIC_IDENTITY, OpenSearchError, TaskNotFound, TaskReader
+from .secrets import scrub
 from .settings import Settings, Target
 from .store import StateStore, StoreError
 
@@ -32,6 +33,7 @@ _R = TypeVar("_R")
 STATE_OBJECT = "state.json"
 CLAIM_TTL_MS = 10 * 60_000  # longer than a tick can run (s.yaml timeout), so a live claim never expires
 CLAIM_ATTEMPTS = 4  # takeovers of expired claims before a change is left for a later tick
+MAX_LIST_PAGES = 3  # ListFunctionTasks pages read per @latest target and tick
 
 
 class TickError(Exception):
@@ -104,10 +106,11 @@ def _read_state(store: StateStore, *, copy_aside: bool) -> tuple[State | None, b
     if raw is None:
         return None, False
     try:
-        return State.from_json(json.loads(raw)), False
+        return State.from_json(jsonsafe.loads(raw)), False
     except ValueError as err:
         digest = hashlib.sha256(raw).hexdigest()
-        fresh = State(revision=int(digest[:12], 16) or 1)
+        revision = int(digest[:12], 16) or 1
+        fresh = State(revision=revision, epoch=revision)
         aside = f"corrupt/state-{digest[:16]}.json"
         if not copy_aside:
             logs.event("state_corrupt", logging.WARNING, problem=str(err)[:200])
@@ -139,24 +142,14 @@ def observe(
         try:
             if target.generation is not None:
                 return Observation(task=reader.get_task(target, target.generation))
-            task = reader.latest_task(target)
-            if task is None:
-                return Observation(failure=ReadFailure(FailureKind.NOT_FOUND, "no task in this instance yet"))
-            old = previous.targets.get(target.key) if previous else None
-            again = None
-            if old and old.generation and old.generation != task.generation and old.status not in TERMINAL:
-                # A newer run started; read the one we knew once more so its final status is not lost.
-                # If that read fails, the whole target fails this tick (its entry is kept) and the next
-                # tick reads both again; only a generation that no longer exists is skipped.
-                try:
-                    again = reader.get_task(target, old.generation)
-                except TaskNotFound as err:
-                    logs.event("previous_generation_gone", logging.WARNING, target=target.key, cause=str(err))
-            return Observation(task=task, previous=again)
+            return observe_latest(target, previous.targets.get(target.key) if previous else None, reader)
+        # Scrubbed here, at the source: a remote error may echo a credential, and this text goes
+        # on to the state, the chat and the HTTP answers.
         except OpenSearchError as err:
-            return Observation(failure=ReadFailure(err.kind, str(err)))
+            return Observation(failure=ReadFailure(err.kind, scrub(str(err))))
         except Exception as err:  # a reader bug must not hide the other targets
-            return Observation(failure=ReadFailure(FailureKind.TRANSIENT, f"{type(err).__name__}: {err}"[:200]))
+            cause = scrub(f"{type(err).__name__}: {err}")[:300]
+            return Observation(failure=ReadFailure(FailureKind.TRANSIENT, cause))
 
     if not targets:
         return {}
@@ -167,6 +160,45 @@ def observe(
                 "extend_info_unreadable", logging.WARNING, target=target.key, cause=observation.task.extend_info_problem
             )
     return {target.key: result for target, result in zip(targets, results, strict=True)}
+
+
+def observe_latest(target: Target, old: TargetState | None, reader: TaskReader) -> Observation:
+    """The newest run of an ``@latest`` target, every run that started after the stored one, and
+    the stored one as it is now (so its final status is not lost).
+
+    Pages through ListFunctionTasks (newest first) until the stored run shows up, at most
+    MAX_LIST_PAGES pages: an idle tick costs one call. If that read fails, the whole target fails
+    this tick (its entry is kept) and the next tick reads it all again.
+    """
+    known = old.generation if old is not None else None
+    newer: list[Task] = []
+    found: Task | None = None
+    for page in range(1, MAX_LIST_PAGES + 1):
+        tasks = reader.list_tasks(target, page, LIST_PAGE_SIZE)
+        for task in tasks:
+            if task.generation == known:
+                found = task
+                break
+            if all(task.generation != seen.generation for seen in newer):
+                newer.append(task)
+        if found is not None or known is None or len(tasks) < LIST_PAGE_SIZE:
+            break
+    if not newer:
+        if found is None:
+            return Observation(failure=ReadFailure(FailureKind.NOT_FOUND, "no task in this instance yet"))
+        return Observation(task=found)
+    newest, older = newer[0], newer[1:]
+    if old is None or known is None:
+        return Observation(task=newest)  # first sight: only the newest run is watched
+    if found is None:
+        # The stored run is beyond the pages read (or gone): tell only runs that started after it.
+        older = [t for t in older if old.start_time and t.start_time > old.start_time]
+        if old.status not in TERMINAL and not known.startswith(SYNTHETIC_IDENTITY):
+            try:
+                found = reader.get_task(target, known)
+            except TaskNotFound as err:
+                logs.event("previous_generation_gone", logging.WARNING, target=target.key, cause=str(err))
+    return Observation(task=newest, previous=found, between=tuple(reversed(older)))
 
 
 class Claims:
@@ -205,10 +237,14 @@ class Claims:
                     break
             else:
                 return self.BUSY
-            status, expires = _read_claim(raw)
+            status, expires, tick = _read_claim(raw)
             if status == "sent":
                 return self.SENT
-            if status == "sending" and expires > self._now:
+            if status == "sending" and tick == self._tick_id:
+                # Our own create-only PUT landed but its answer came too late; the retry found it.
+                self.names[change.id] = name
+                return self.OURS
+            if status == "sending" and self._now < expires <= self._now + 2 * CLAIM_TTL_MS:
                 return self.BUSY
             # Expired or unreadable: the owner died; the next attempt's object takes it over.
         return self.BUSY
@@ -220,12 +256,25 @@ class Claims:
         self._store.delete(self.names.pop(change.id))
 
 
-def _read_claim(raw: bytes | None) -> tuple[str, int]:
+def _read_claim(raw: bytes | None) -> tuple[str, float, str]:
+    """(status, expires, tick); a claim that is not our JSON or holds bad values is "unreadable".
+
+    An unreadable claim, or one whose expiry lies further ahead than any live tick would set, is
+    treated as expired: its owner cannot be alive, and its change must not be blocked for good.
+    """
     try:
-        data = json.loads(raw or b"")
-        return str(data["status"]), int(data["expires"])
-    except (ValueError, KeyError, TypeError):
-        return "unreadable", 0
+        data = jsonsafe.loads(raw or b"")
+    except ValueError:
+        return "unreadable", 0, ""
+    if not isinstance(data, dict):
+        return "unreadable", 0, ""
+    status, expires, tick = data.get("status"), data.get("expires"), data.get("tick")
+    tick = tick if isinstance(tick, str) else ""
+    if status == "sent":  # delivered: whatever else it says, the change must not go out again
+        return status, 0, tick
+    if not isinstance(status, str) or isinstance(expires, bool) or not isinstance(expires, (int, float)):
+        return "unreadable", 0, ""
+    return status, float(expires), tick
 
 
 def merge(previous: State | None, computed: State, unsettled: set[str]) -> State:
@@ -241,7 +290,7 @@ def merge(previous: State | None, computed: State, unsettled: set[str]) -> State
             targets.pop(key, None)
     if previous is not None and targets == previous.targets:
         return previous  # nothing of ours to record: no write (it could only replace a newer state)
-    return State(revision=computed.revision, targets=targets)
+    return replace(computed, targets=targets)
 
 
 def run_tick(
@@ -275,12 +324,15 @@ def run_tick(
     result.in_flight = [c for c in changes if outcome[c.id] == Claims.BUSY]
 
     if ours:
-        message = render(ours, at_mobiles=settings.at_mobiles, keyword=settings.keyword)
         try:
-            notifier.send(message)
+            notifier.send(render(ours, at_mobiles=settings.at_mobiles, keyword=settings.keyword))
         except DeliveryError as err:
             _release_all(claims, ours)
             raise TickError(f"delivery failed, {len(ours)} change(s) stay pending: {err}", result) from None
+        except Exception as err:  # a rendering or client bug: the claims go back, nothing is lost
+            _release_all(claims, ours)
+            cause = f"{type(err).__name__} while rendering or sending"
+            raise TickError(f"delivery failed, {len(ours)} change(s) stay pending: {cause}", result) from None
         result.sent = ours
         logs.event("delivered", changes=len(ours), ids=[c.id for c in ours])
         for change in ours:

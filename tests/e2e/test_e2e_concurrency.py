@@ -183,10 +183,12 @@ def _init_worker(barrier: Any, env: dict[str, str], path: list[str]) -> None:
     os.environ.update(env)
 
 
-def _worker_tick(now_ms: int, request_id: str) -> str:
+def _worker_tick(now_ms: int, request_id: str, targets: str | None = None) -> str:
     import index as handler_module
     import taskwatch.app
 
+    if targets is not None:
+        os.environ["TASKWATCH_TARGETS"] = targets
     taskwatch.app.now_ms = lambda: now_ms  # the parent's virtual clock, frozen for this tick
     _BARRIER.wait(timeout=20)
     try:
@@ -195,18 +197,22 @@ def _worker_tick(now_ms: int, request_id: str) -> str:
         return json.dumps({"error": str(err)})
 
 
-@pytest.mark.parametrize("cloud", ["py312"], indirect=True)
-def test_four_processes_at_once_send_each_change_once(cloud: Cloud) -> None:
-    expected = watch_main(cloud)
+def _process_pool(cloud: Cloud) -> ProcessPoolExecutor:
     # Spawned workers import this module by name with the parent's sys.path: make `conftest` resolve
     # to this folder's conftest there too, not tests/conftest.py (which comes first in a full run).
     cloud.monkeypatch.syspath_prepend(str(Path(__file__).parent))
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(PARALLEL)
-    tally: dict[str, int] = {}
-    with ProcessPoolExecutor(
+    return ProcessPoolExecutor(
         PARALLEL, mp_context=ctx, initializer=_init_worker, initargs=(barrier, dict(os.environ), list(sys.path))
-    ) as pool:
+    )
+
+
+@pytest.mark.parametrize("cloud", ["py312"], indirect=True)
+def test_four_processes_at_once_send_each_change_once(cloud: Cloud) -> None:
+    expected = watch_main(cloud)
+    tally: dict[str, int] = {}
+    with _process_pool(cloud) as pool:
         for rep in range(REPEATS):
             generation, kind, value = next_change(cloud, rep)
             before = len(cloud.texts())
@@ -223,4 +229,69 @@ def test_four_processes_at_once_send_each_change_once(cloud: Cloud) -> None:
         "messagesPerRepetition": 1,
         "passed": REPEATS,
         "outcomes": tally,
+    }
+
+
+# --- first sight of several targets at once ---------------------------------------------------------
+# Each round watches three targets never seen before (the last round's are dropped, so every round
+# after the first is "targets added to a stored state"); four ticks start together. Ticks may split
+# the targets' claims between them: however they do, each target's "now watching" is told once.
+
+PER_ROUND = 3
+
+
+def new_targets(cloud: Cloud, rep: int) -> str:
+    instances = [f"r{rep}i{n}" for n in range(PER_ROUND)]
+    for instance in instances:
+        cloud.emu.opensearch.add_task(APP, FN, instance, 7, [Step("running", 40)])
+    return ",".join(f"{APP}/{FN}/{i}" for i in instances)
+
+
+def each_told_once(cloud: Cloud, before: int, targets: str) -> None:
+    cloud.monkeypatch.setenv("TASKWATCH_TARGETS", targets)
+    cloud.clock.advance(300)
+    cloud.tick()  # records whatever a parallel tick left in flight
+    assert cloud.tick()["changes"] == []
+    told = sorted(t[0] for t in delivered(cloud.texts()[before:]) if t[2] == "watching")
+    assert told == sorted(f"{t}@latest" for t in targets.split(",")), told
+    assert all(t[2] == "watching" for t in delivered(cloud.texts()[before:]))
+
+
+@pytest.mark.parametrize("cloud", ["py312"], indirect=True)
+def test_four_threads_first_sight_of_several_targets(cloud: Cloud) -> None:
+    for rep in range(REPEATS):
+        targets = new_targets(cloud, rep)
+        cloud.monkeypatch.setenv("TASKWATCH_TARGETS", targets)
+        before = len(cloud.texts())
+
+        outcomes = run_threads(cloud)
+
+        assert not any(o.startswith("failed") for o in outcomes), outcomes
+        each_told_once(cloud, before, targets)
+    FIGURES["threadsSeveralNewTargets[py312]"] = {
+        "parallel": PARALLEL,
+        "repetitions": REPEATS,
+        "targetsPerRepetition": PER_ROUND,
+        "eachToldOnce": REPEATS,
+    }
+
+
+@pytest.mark.parametrize("cloud", ["py312"], indirect=True)
+def test_four_processes_first_sight_of_several_targets(cloud: Cloud) -> None:
+    with _process_pool(cloud) as pool:
+        for rep in range(REPEATS):
+            targets = new_targets(cloud, rep)
+            before = len(cloud.texts())
+            now_ms = int(cloud.clock() * 1000)
+
+            futures = [pool.submit(_worker_tick, now_ms, f"proc-new-{rep}-{i}", targets) for i in range(PARALLEL)]
+            answers = [f.result(timeout=60) for f in futures]
+
+            assert not any('"error"' in a for a in answers), answers
+            each_told_once(cloud, before, targets)
+    FIGURES["processesSeveralNewTargets[py312]"] = {
+        "parallel": PARALLEL,
+        "repetitions": REPEATS,
+        "targetsPerRepetition": PER_ROUND,
+        "eachToldOnce": REPEATS,
     }
