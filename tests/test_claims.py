@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from taskwatch.claims import CLAIM_TTL_MS, ClaimOutcome, Claims
 from taskwatch.model import Change, ChangeKind
-from taskwatch.tick import CLAIM_TTL_MS, Claims
 
 NOW = 1_800_000_000_000
 CHANGE = Change("app/fn/inst@latest", ChangeKind.WATCHING, 0, "7:running")
@@ -40,18 +40,18 @@ class Store:
 def test_a_claim_that_landed_but_answered_late_is_ours() -> None:
     store = Store(late_puts=1)
     claims = Claims(store, "tick-a", NOW)
-    assert claims.claim(CHANGE) == Claims.OURS
+    assert claims.claim(CHANGE) == ClaimOutcome.OURS
     claims.mark_sent(CHANGE)
     assert json.loads(store.objects[f"claims/{CHANGE.id}"])["status"] == "sent"
 
 
 def test_another_ticks_live_claim_is_busy_and_a_sent_one_is_sent() -> None:
     store = Store()
-    assert Claims(store, "tick-a", NOW).claim(CHANGE) == Claims.OURS
-    assert Claims(store, "tick-b", NOW + 1000).claim(CHANGE) == Claims.BUSY
+    assert Claims(store, "tick-a", NOW).claim(CHANGE) == ClaimOutcome.OURS
+    assert Claims(store, "tick-b", NOW + 1000).claim(CHANGE) == ClaimOutcome.BUSY
     other = Claims(store, "tick-c", NOW)
     store.objects[f"claims/{CHANGE.id}"] = json.dumps({"status": "sent", "expires": "whatever"}).encode()
-    assert other.claim(CHANGE) == Claims.SENT
+    assert other.claim(CHANGE) == ClaimOutcome.SENT
 
 
 @pytest.mark.parametrize(
@@ -72,5 +72,5 @@ def test_an_unreadable_or_bogus_claim_is_taken_over(raw: bytes) -> None:
     store = Store()
     store.objects[f"claims/{CHANGE.id}"] = raw
     claims = Claims(store, "tick-a", NOW)
-    assert claims.claim(CHANGE) == Claims.OURS
+    assert claims.claim(CHANGE) == ClaimOutcome.OURS
     assert claims.names[CHANGE.id] == f"claims/{CHANGE.id}.1"

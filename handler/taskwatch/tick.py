@@ -8,22 +8,22 @@ another tick is still delivering keeps its old entry, so nothing is lost and not
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from . import jsonsafe, logs
+from .claims import ClaimOutcome, Claims, claim_all
 from .core import Rules, detect
 from .dingtalk import DeliveryError, Notifier
 from .message import render
 from .model import TERMINAL, Change, FailureKind, Observation, ReadFailure, State, TargetState, Task
 from .opensearch import LIST_PAGE_SIZE, SYNTHETIC_IDENTITY, OpenSearchError, TaskNotFound, TaskReader
+from .pool import parallel
 from .secrets import scrub
 from .settings import Settings, Target
 from .store import StateStore, StoreError
@@ -31,8 +31,6 @@ from .store import StateStore, StoreError
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 STATE_OBJECT = "state.json"
-CLAIM_TTL_MS = 10 * 60_000  # longer than a tick can run (s.yaml timeout), so a live claim never expires
-CLAIM_ATTEMPTS = 4  # takeovers of expired claims before a change is left for a later tick
 MAX_LIST_PAGES = 3  # ListFunctionTasks pages read per @latest target and tick
 
 
@@ -153,7 +151,7 @@ def observe(
 
     if not targets:
         return {}
-    results = _parallel(one, targets, concurrency)
+    results = parallel(one, targets, concurrency)
     for target, observation in zip(targets, results, strict=True):
         if observation.task is not None and observation.task.extend_info_problem:
             logs.event(
@@ -201,82 +199,6 @@ def observe_latest(target: Target, old: TargetState | None, reader: TaskReader) 
     return Observation(task=newest, previous=found, between=tuple(reversed(older)))
 
 
-class Claims:
-    """Write-once claim objects, one per change, under ``claims/``."""
-
-    OURS, SENT, BUSY = "ours", "sent", "busy"
-
-    def __init__(self, store: StateStore, tick_id: str, now_ms: int) -> None:
-        self._store = store
-        self._tick_id = tick_id
-        self._now = now_ms
-        self.names: dict[str, str] = {}  # change id -> claim object we created
-
-    def _body(self, change: Change, status: str) -> bytes:
-        return json.dumps(
-            {
-                "change": change.id,
-                "target": change.target,
-                "kind": change.kind.value,
-                "status": status,
-                "tick": self._tick_id,
-                "at": self._now,
-                "expires": self._now + CLAIM_TTL_MS,
-            }
-        ).encode()
-
-    def claim(self, change: Change) -> str:
-        for attempt in range(CLAIM_ATTEMPTS):
-            name = f"claims/{change.id}" + (f".{attempt}" if attempt else "")
-            for _ in range(2):  # a second try if the owner released it between our put and get
-                if self._store.put(name, self._body(change, "sending"), create_only=True):
-                    self.names[change.id] = name
-                    return self.OURS
-                raw = self._store.get(name)
-                if raw is not None:
-                    break
-            else:
-                return self.BUSY
-            status, expires, tick = _read_claim(raw)
-            if status == "sent":
-                return self.SENT
-            if status == "sending" and tick == self._tick_id:
-                # Our own create-only PUT landed but its answer came too late; the retry found it.
-                self.names[change.id] = name
-                return self.OURS
-            if status == "sending" and self._now < expires <= self._now + 2 * CLAIM_TTL_MS:
-                return self.BUSY
-            # Expired or unreadable: the owner died; the next attempt's object takes it over.
-        return self.BUSY
-
-    def mark_sent(self, change: Change) -> None:
-        self._store.put(self.names[change.id], self._body(change, "sent"))
-
-    def release(self, change: Change) -> None:
-        self._store.delete(self.names.pop(change.id))
-
-
-def _read_claim(raw: bytes | None) -> tuple[str, float, str]:
-    """(status, expires, tick); a claim that is not our JSON or holds bad values is "unreadable".
-
-    An unreadable claim, or one whose expiry lies further ahead than any live tick would set, is
-    treated as expired: its owner cannot be alive, and its change must not be blocked for good.
-    """
-    try:
-        data = jsonsafe.loads(raw or b"")
-    except ValueError:
-        return "unreadable", 0, ""
-    if not isinstance(data, dict):
-        return "unreadable", 0, ""
-    status, expires, tick = data.get("status"), data.get("expires"), data.get("tick")
-    tick = tick if isinstance(tick, str) else ""
-    if status == "sent":  # delivered: whatever else it says, the change must not go out again
-        return status, 0, tick
-    if not isinstance(status, str) or isinstance(expires, bool) or not isinstance(expires, (int, float)):
-        return "unreadable", 0, ""
-    return status, float(expires), tick
-
-
 def merge(previous: State | None, computed: State, unsettled: set[str]) -> State:
     """The state to commit: a target with a change still being delivered elsewhere keeps its old entry."""
     if not unsettled:
@@ -318,19 +240,22 @@ def run_tick(
         return result
 
     claims = Claims(store, tick_id, now)
-    outcome = _claim_all(claims, changes, settings.concurrency)
-    ours = [c for c in changes if outcome[c.id] == Claims.OURS]
-    result.already_sent = [c for c in changes if outcome[c.id] == Claims.SENT]
-    result.in_flight = [c for c in changes if outcome[c.id] == Claims.BUSY]
+    try:
+        outcome = claim_all(claims, changes, settings.concurrency)
+    except StoreError as err:
+        raise TickError(f"cannot claim changes: {err}") from None
+    ours = [c for c in changes if outcome[c.id] == ClaimOutcome.OURS]
+    result.already_sent = [c for c in changes if outcome[c.id] == ClaimOutcome.SENT]
+    result.in_flight = [c for c in changes if outcome[c.id] == ClaimOutcome.BUSY]
 
     if ours:
         try:
             notifier.send(render(ours, at_mobiles=settings.at_mobiles, keyword=settings.keyword))
         except DeliveryError as err:
-            _release_all(claims, ours)
+            claims.release(ours)
             raise TickError(f"delivery failed, {len(ours)} change(s) stay pending: {err}", result) from None
         except Exception as err:  # a rendering or client bug: the claims go back, nothing is lost
-            _release_all(claims, ours)
+            claims.release(ours)
             cause = f"{type(err).__name__} while rendering or sending"
             raise TickError(f"delivery failed, {len(ours)} change(s) stay pending: {cause}", result) from None
         result.sent = ours
@@ -350,54 +275,3 @@ def run_tick(
         result.saved = True
     result.state = committed
     return result
-
-
-def _claim_all(claims: Claims, changes: list[Change], concurrency: int) -> Mapping[str, str]:
-    """Claim every change: targets in parallel, one target's changes in order.
-
-    A target stops at its first change another tick holds: its later changes are left unclaimed
-    (counted as busy), so two ticks never split one target's changes between their digests, and
-    a stuck claim (a "status" whose release failed) is never overtaken by the target's next "new run".
-    """
-    if not changes:
-        return {}
-    by_target: dict[str, list[Change]] = {}
-    for change in changes:
-        by_target.setdefault(change.target, []).append(change)
-
-    def one(of_target: list[Change]) -> list[str]:
-        outcomes: list[str] = []
-        for change in of_target:
-            held = bool(outcomes) and outcomes[-1] == Claims.BUSY
-            outcomes.append(Claims.BUSY if held else claims.claim(change))
-        return outcomes
-
-    try:
-        results = _parallel(one, list(by_target.values()), concurrency)
-    except StoreError as err:
-        _release_all(claims, [c for c in changes if c.id in claims.names])
-        raise TickError(f"cannot claim changes: {err}") from None
-    return {
-        change.id: outcome
-        for of_target, outcomes in zip(by_target.values(), results, strict=True)
-        for change, outcome in zip(of_target, outcomes, strict=True)
-    }
-
-
-def _parallel(work: Callable[[_T], _R], items: Sequence[_T], concurrency: int) -> list[_R]:
-    """Run ``work`` over ``items`` in a bounded pool; log lines in the workers keep the request id."""
-    context = contextvars.copy_context()
-
-    def in_context(item: _T) -> _R:
-        return context.copy().run(work, item)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
-        return list(pool.map(in_context, items))
-
-
-def _release_all(claims: Claims, changes: list[Change]) -> None:
-    for change in changes:
-        try:
-            claims.release(change)
-        except StoreError as err:  # it expires on its own; a later tick takes it over
-            logs.event("claim_not_released", logging.WARNING, change=change.id, cause=str(err))
