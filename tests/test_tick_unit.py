@@ -6,8 +6,9 @@ import threading
 import time
 
 from taskwatch.model import FailureKind, State, TargetState, Task
+from taskwatch.reading import observe
 from taskwatch.settings import Target
-from taskwatch.tick import merge, observe
+from taskwatch.tick import merge
 
 
 class SlowReader:

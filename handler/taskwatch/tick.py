@@ -1,9 +1,9 @@
 """One tick: load state, read every target, detect, claim, deliver, commit.
 
-Delivery protocol (see README "Guarantees"): every change has a deterministic id; a tick sends
-only the changes whose write-once claim it created; it marks them sent after DingTalk accepts the
-digest, or deletes its claims when it does not; state is committed last, and a target whose change
-another tick is still delivering keeps its old entry, so nothing is lost and nothing is sent twice.
+Delivery: every change has a deterministic id; a tick sends only the changes whose write-once
+claim it created (``claims``); it marks them sent after the chat accepts the digest, or deletes its
+claims when it does not; state is committed last, and a target whose change another tick is still
+delivering keeps its old entry, so nothing is lost and nothing is sent twice.
 """
 
 from __future__ import annotations
@@ -14,24 +14,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from . import jsonsafe, logs
 from .claims import ClaimOutcome, Claims, claim_all
 from .core import Rules, detect
 from .dingtalk import DeliveryError, Notifier
 from .message import render
-from .model import TERMINAL, Change, FailureKind, Observation, ReadFailure, State, TargetState, Task
-from .opensearch import LIST_PAGE_SIZE, SYNTHETIC_IDENTITY, OpenSearchError, TaskNotFound, TaskReader
-from .pool import parallel
-from .secrets import scrub
-from .settings import Settings, Target
+from .model import Change, ReadFailure, State
+from .opensearch import TaskReader
+from .reading import observe
+from .settings import Settings
 from .store import StateStore, StoreError
 
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 STATE_OBJECT = "state.json"
-MAX_LIST_PAGES = 3  # ListFunctionTasks pages read per @latest target and tick
 
 
 class TickError(Exception):
@@ -52,7 +48,6 @@ class TickResult:
     read_failures: dict[str, ReadFailure] = field(default_factory=dict)
     saved: bool = False
     dry_run: bool = False
-    state: State | None = None
 
     def to_json(self) -> dict[str, Any]:
         sent = {c.id for c in self.sent}
@@ -121,84 +116,6 @@ def _read_state(store: StateStore, *, copy_aside: bool) -> tuple[State | None, b
         return fresh, True
 
 
-def observe(
-    targets: tuple[Target, ...],
-    previous: State | None,
-    reader: TaskReader,
-    concurrency: int,
-    deadline: float | None = None,
-) -> dict[str, Observation]:
-    """Read every target through a bounded pool; a failed read becomes a ReadFailure, never an exception.
-
-    ``deadline`` (time.monotonic()) stops starting new reads, so that in an outage where every call
-    times out the tick still saves error counts and delivers before FC's timeout kills it.
-    """
-
-    def one(target: Target) -> Observation:
-        if deadline is not None and time.monotonic() > deadline:
-            return Observation(failure=ReadFailure(FailureKind.TRANSIENT, "not read: the tick ran out of time"))
-        try:
-            if target.generation is not None:
-                return Observation(task=reader.get_task(target, target.generation))
-            return observe_latest(target, previous.targets.get(target.key) if previous else None, reader)
-        # Scrubbed here, at the source: a remote error may echo a credential, and this text goes
-        # on to the state, the chat and the HTTP answers.
-        except OpenSearchError as err:
-            return Observation(failure=ReadFailure(err.kind, scrub(str(err))))
-        except Exception as err:  # a reader bug must not hide the other targets
-            cause = scrub(f"{type(err).__name__}: {err}")[:300]
-            return Observation(failure=ReadFailure(FailureKind.TRANSIENT, cause))
-
-    if not targets:
-        return {}
-    results = parallel(one, targets, concurrency)
-    for target, observation in zip(targets, results, strict=True):
-        if observation.task is not None and observation.task.extend_info_problem:
-            logs.event(
-                "extend_info_unreadable", logging.WARNING, target=target.key, cause=observation.task.extend_info_problem
-            )
-    return {target.key: result for target, result in zip(targets, results, strict=True)}
-
-
-def observe_latest(target: Target, old: TargetState | None, reader: TaskReader) -> Observation:
-    """The newest run of an ``@latest`` target, every run that started after the stored one, and
-    the stored one as it is now (so its final status is not lost).
-
-    Pages through ListFunctionTasks (newest first) until the stored run shows up, at most
-    MAX_LIST_PAGES pages: an idle tick costs one call. If that read fails, the whole target fails
-    this tick (its entry is kept) and the next tick reads it all again.
-    """
-    known = old.generation if old is not None else None
-    newer: list[Task] = []
-    found: Task | None = None
-    for page in range(1, MAX_LIST_PAGES + 1):
-        tasks = reader.list_tasks(target, page, LIST_PAGE_SIZE)
-        for task in tasks:
-            if task.generation == known:
-                found = task
-                break
-            if all(task.generation != seen.generation for seen in newer):
-                newer.append(task)
-        if found is not None or known is None or len(tasks) < LIST_PAGE_SIZE:
-            break
-    if not newer:
-        if found is None:
-            return Observation(failure=ReadFailure(FailureKind.NOT_FOUND, "no task in this instance yet"))
-        return Observation(task=found)
-    newest, older = newer[0], newer[1:]
-    if old is None or known is None:
-        return Observation(task=newest)  # first sight: only the newest run is watched
-    if found is None:
-        # The stored run is beyond the pages read (or gone): tell only runs that started after it.
-        older = [t for t in older if old.start_time and t.start_time > old.start_time]
-        if old.status not in TERMINAL and not known.startswith(SYNTHETIC_IDENTITY):
-            try:
-                found = reader.get_task(target, known)
-            except TaskNotFound as err:
-                logs.event("previous_generation_gone", logging.WARNING, target=target.key, cause=str(err))
-    return Observation(task=newest, previous=found, between=tuple(reversed(older)))
-
-
 def merge(previous: State | None, computed: State, unsettled: set[str]) -> State:
     """The state to commit: a target with a change still being delivered elsewhere keeps its old entry."""
     if not unsettled:
@@ -232,7 +149,7 @@ def run_tick(
     rules = Rules(settings.progress_step, settings.stall_minutes, settings.error_ticks)
     now = now_ms()
     changes, computed = detect(previous, observations, now, rules)
-    result = TickResult(changes=changes, dry_run=dry_run, state=computed)
+    result = TickResult(changes=changes, dry_run=dry_run)
     result.read_failures = {k: o.failure for k, o in observations.items() if o.failure is not None}
     for key, failure in result.read_failures.items():
         logs.event("read_failed", logging.WARNING, target=key, kind=failure.kind.value, cause=failure.message)
@@ -273,5 +190,4 @@ def run_tick(
         except StoreError as err:
             raise TickError(f"cannot save state: {err}", result) from None
         result.saved = True
-    result.state = committed
     return result
