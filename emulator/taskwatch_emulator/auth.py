@@ -1,6 +1,6 @@
 """Credentials known to the fakes and the pure signature functions they verify with.
 
-Kept free of HTTP so the published vectors (cloud-facts.md) can be checked directly.
+Kept free of HTTP so the published signature vectors can be checked directly.
 """
 
 from __future__ import annotations

@@ -8,6 +8,22 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .kinds import ChangeKind, is_urgent
+
+__all__ = [
+    "RUNNING",
+    "STATE_FORMAT",
+    "TERMINAL",
+    "Change",
+    "ChangeKind",
+    "FailureKind",
+    "Observation",
+    "ReadFailure",
+    "State",
+    "TargetState",
+    "Task",
+]
+
 RUNNING = "running"
 TERMINAL = frozenset({"success", "failed"})
 
@@ -44,14 +60,14 @@ class ReadFailure:
 class Observation:
     """What one tick learned about one target: a task, or why it could not be read.
 
-    ``previous`` is set for an ``@latest`` target whose stored generation is no longer the newest:
+    ``stored_run`` is set for an ``@latest`` target whose stored generation is no longer the newest:
     it is that generation as read again (from the listing, or once more by its generation), so its
     final status is not lost.
     """
 
     task: Task | None = None
     failure: ReadFailure | None = None
-    previous: Task | None = None
+    stored_run: Task | None = None
     between: tuple[Task, ...] = ()  # @latest: runs that started after the stored one and before ``task``, oldest first
 
 
@@ -197,18 +213,6 @@ class State:
         return cls(revision=revision, targets=entries, epoch=epoch)
 
 
-class ChangeKind(str, enum.Enum):
-    WATCHING = "watching"  # first sight of a target
-    NEW_RUN = "new_run"  # @latest: a newer generation appeared
-    STATUS = "status"  # running -> success/failed, or any other status change
-    PROGRESS = "progress"  # progress crossed a multiple of the step
-    STALLED = "stalled"
-    MOVING = "moving"  # progress moved again after a stall
-    NOT_FOUND = "not_found"
-    ERROR = "error"  # reads failed TASKWATCH_ERROR_TICKS times in a row
-    RECOVERED = "recovered"  # first good read after an error alert or a not-found
-
-
 @dataclass(frozen=True)
 class Change:
     target: str
@@ -233,7 +237,5 @@ class Change:
 
     @property
     def urgent(self) -> bool:
-        """Urgent changes mention DINGTALK_AT_MOBILES."""
-        if self.kind in (ChangeKind.STALLED, ChangeKind.ERROR):
-            return True
-        return self.kind == ChangeKind.STATUS and self.new_status == "failed"
+        """Urgent changes mention the owners."""
+        return is_urgent(self.kind, self.new_status)

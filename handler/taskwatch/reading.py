@@ -94,4 +94,4 @@ def observe_latest(target: Target, old: TargetState | None, reader: TaskReader) 
                 found = reader.get_task(target, known)
             except TaskNotFound as err:
                 logs.event("previous_generation_gone", logging.WARNING, target=target.key, cause=str(err))
-    return Observation(task=newest, previous=found, between=tuple(reversed(older)))
+    return Observation(task=newest, stored_run=found, between=tuple(reversed(older)))

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import jsonsafe, logs
 from .claims import ClaimOutcome, Claims, claim_all
-from .core import Rules, detect
+from .detect import Rules, detect
 from .dingtalk import DeliveryError, Notifier
 from .message import render
 from .model import Change, ReadFailure, State

@@ -1,4 +1,4 @@
-"""DingTalk robot fake through requests, signing as cloud-facts.md describes."""
+"""DingTalk robot fake through requests, signing as the robot documentation describes."""
 
 from __future__ import annotations
 

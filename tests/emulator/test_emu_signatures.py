@@ -1,4 +1,4 @@
-"""Pure signature functions against the published vectors (cloud-facts.md)."""
+"""Pure signature functions against the published vectors (docs/service-facts.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The pure core, table-driven: (previous state, observation, now, rules) -> (changes, next state)."""
+"""The pure core (`detect`), table-driven: (previous state, observation, now, rules) -> (changes, next state)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from taskwatch.core import Rules, detect, progress_bucket
+from taskwatch.detect import Rules, detect, progress_bucket
 from taskwatch.model import ChangeKind, FailureKind, Observation, ReadFailure, State, TargetState, Task
 
 KEY = "app/fn/inst@latest"
@@ -109,7 +109,7 @@ def test_rules(
 def test_latest_reports_the_previous_generation_final_status_and_the_new_run() -> None:
     previous = State(revision=9, targets={KEY: entry()})
     observation = Observation(
-        task=Task("8", "running", 0), previous=Task("7", "failed", 30, errors=("disk full",), end_time=NOW)
+        task=Task("8", "running", 0), stored_run=Task("7", "failed", 30, errors=("disk full",), end_time=NOW)
     )
 
     changes, after = detect(previous, {KEY: observation}, NOW, RULES)
@@ -184,7 +184,7 @@ def test_runs_between_two_ticks_are_told_oldest_first_with_their_final_status() 
     previous = State(revision=5, targets={KEY: entry()})
     observation = Observation(
         task=Task("10", "running", 5),
-        previous=Task("7", "success", 100),
+        stored_run=Task("7", "success", 100),
         between=(Task("8", "failed", 20), Task("9", "success", 100)),
     )
     changes, state = detect(previous, {KEY: observation}, NOW, RULES)
