@@ -6,6 +6,8 @@ import json
 
 import pytest
 import responses
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from responses import matchers
 
 from taskwatch.dingtalk import DeliveryError, DingTalkNotifier, payload, sign
@@ -122,3 +124,54 @@ def test_log_lines_survive_lone_surrogates() -> None:
         logs.setup()
     line = json_.loads(stream.getvalue())
     assert line["event"] == "odd" and line["path"] == "/x\udcff"
+
+
+# --- the whole body stays within DingTalk's 20,000 bytes ----------------------------------------
+
+
+def _sent_body(message: Message) -> bytes:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post("https://oapi.dingtalk.com/robot/send", json={"errcode": 0, "errmsg": "ok"})
+        DingTalkNotifier(WEBHOOK, sleep=lambda _: None).send(message)
+        body = mock.calls[0].request.body
+    return body if isinstance(body, bytes) else str(body).encode()
+
+
+def _failing(n: int, text: str = "OOM") -> Change:
+    return change(
+        ChangeKind.STATUS,
+        target=f"app_{n}/function/instance-{n}@latest",
+        generation=str(1_700_000_000 + n),
+        old_status="running",
+        new_status="failed",
+        progress=40,
+        errors=tuple(f'{text} {i} "quoted" \\ back' for i in range(12)),
+        metrics=tuple((f"metric_{i}", f"{i}.5") for i in range(25)),
+    )
+
+
+def test_forty_mentions_and_two_hundred_failures_still_fit() -> None:
+    mobiles = tuple(f"1380000{n:04d}" for n in range(40))
+    message = render([_failing(n) for n in range(200)], at_mobiles=mobiles, keyword="taskwatch-alerts")
+    body = _sent_body(message)
+    assert len(body) <= MAX_BYTES
+    text = json.loads(body)["markdown"]["text"]
+    assert all(f"@{m}" in text for m in mobiles) and "taskwatch-alerts" in text and "more" in text
+    assert json.loads(body)["at"]["atMobiles"] == list(mobiles)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(1, 500),
+    mentions=st.integers(0, 50),
+    keyword=st.text(min_size=0, max_size=200),
+    error_text=st.text(min_size=0, max_size=300),
+)
+def test_the_body_sent_never_exceeds_the_limit(count: int, mentions: int, keyword: str, error_text: str) -> None:
+    mobiles = tuple(f"+86-{n:016d}" for n in range(mentions))  # 20 characters each
+    message = render([_failing(n, error_text) for n in range(count)], at_mobiles=mobiles, keyword=keyword or None)
+    body = _sent_body(message)
+    assert len(body) <= MAX_BYTES
+    text = json.loads(body)["markdown"]["text"]
+    assert (keyword or "") in text
+    assert all(f"@{m}" in text for m in mobiles)

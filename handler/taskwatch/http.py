@@ -119,10 +119,17 @@ def parse_request(event: Mapping[str, Any], *, local: bool = False) -> Request:
     method = http.get("method")
     if not isinstance(method, str) or not method.strip():
         raise HttpError(400, "malformed event: requestContext.http.method is missing or not a string")
-    raw_path = http.get("path") if http.get("path") is not None else event.get("rawPath")
-    if not isinstance(raw_path, str):
-        raise HttpError(400, "malformed event: neither requestContext.http.path nor rawPath is a string")
-    path = unquote(raw_path, errors="replace")
+    # FC decodes requestContext.http.path already: decoding it again would turn "/status%2F" into
+    # "/status/". Only the raw path of the fallback is still percent-encoded.
+    if http.get("path") is not None:
+        path = http.get("path")
+        if not isinstance(path, str):
+            raise HttpError(400, "malformed event: requestContext.http.path is not a string")
+    else:
+        raw_path = event.get("rawPath")
+        if not isinstance(raw_path, str):
+            raise HttpError(400, "malformed event: neither requestContext.http.path nor rawPath is a string")
+        path = unquote(raw_path, errors="replace")
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     return Request(

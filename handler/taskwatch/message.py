@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .model import Change, ChangeKind
+from .model import TERMINAL, Change, ChangeKind
 
 MAX_BYTES = 20_000
-BUDGET_BYTES = MAX_BYTES - 1_000  # room for the JSON envelope, title, mentions and the "+N more" line
 BAR_WIDTH = 10
 # One task's block stays a few KB, so one huge task never pushes every other task out of a digest.
 MAX_ERRORS = 10
@@ -47,8 +47,11 @@ def progress_bar(progress: float) -> str:
 
 def format_time(ms: int) -> str:
     if ms <= 0:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return "unknown"
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):
+        return "unknown"
 
 
 def format_duration(ms: int) -> str:
@@ -95,11 +98,13 @@ def render_group(changes: list[Change]) -> str:
         # No task behind these (not found, cannot read, recovered while still not found): no facts.
         return "\n".join(lines)
     lines.append(f"- progress: {progress_bar(last.progress)}")
-    if last.start_time:
+    finished = last.new_status in TERMINAL
+    if last.start_time or finished:
         timing = f"- started {format_time(last.start_time)}"
-        if last.end_time:
-            took = format_duration(last.end_time - last.start_time)
-            timing += f", ended {format_time(last.end_time)}, took {took}"
+        if finished or last.end_time:
+            timing += f", ended {format_time(last.end_time)}"
+            if last.start_time and last.end_time >= last.start_time:
+                timing += f", took {format_duration(last.end_time - last.start_time)}"
         lines.append(timing)
     if last.metrics:
         lines.append(_capped("- metrics: ", [f"{k}={v}" for k, v in last.metrics], ", ", MAX_METRICS))
@@ -119,11 +124,6 @@ def _capped(prefix: str, items: list[str], separator: str, limit: int) -> str:
     return line + suffix
 
 
-def _cost(text: str) -> int:
-    """Bytes ``text`` takes inside the JSON body DingTalk measures (escapes included)."""
-    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
-
-
 def group(changes: list[Change]) -> list[list[Change]]:
     groups: dict[tuple[str, str | None], list[Change]] = {}
     for change in changes:
@@ -131,32 +131,66 @@ def group(changes: list[Change]) -> list[list[Change]]:
     return list(groups.values())
 
 
-def render(changes: list[Change], *, at_mobiles: tuple[str, ...] = (), keyword: str | None = None) -> Message:
-    """One digest for all changes, under DingTalk's 20,000-byte limit."""
+def render(
+    changes: list[Change],
+    *,
+    at_mobiles: tuple[str, ...] = (),
+    keyword: str | None = None,
+    max_bytes: int = MAX_BYTES,
+    measure: Callable[[Message], int] | None = None,
+) -> Message:
+    """One digest for all changes whose whole request body (``measure``) stays within ``max_bytes``.
+
+    The body counts everything that is sent: title, blocks, the mention line and the mentions list,
+    the keyword and the JSON escaping. Blocks that do not fit become one "+N more" line.
+    """
+    size = measure or dingtalk_body_size
     urgent = any(c.urgent for c in changes)
     failed = sum(1 for c in changes if c.kind == ChangeKind.STATUS and c.new_status == "failed")
     title = f"taskwatch: {len(changes)} change{'s' if len(changes) != 1 else ''}"
     if failed:
         title += f", {failed} failed"
-    header = f"#### {title}"
+    mentions = at_mobiles if urgent else ()
+
+    def assemble(blocks: list[str]) -> Message:
+        parts = [f"#### {title}", *blocks]
+        if mentions:
+            # DingTalk pings a mobile only if "@mobile" also appears in the text.
+            parts.append(" ".join(f"@{mobile}" for mobile in mentions))
+        text = "\n\n".join(parts)
+        if keyword and keyword not in text:
+            text += f"\n\n{keyword}"
+        return Message(title=title, text=text, at_mobiles=mentions)
+
     blocks: list[str] = []
-    used = _cost(header)
     shown = 0
     for changes_of_task in group(changes):
-        block = render_group(changes_of_task)
-        size = _cost(block) + 4  # the "\n\n" before it, escaped
-        if used + size > BUDGET_BYTES:
-            blocks.append(f"… +{len(changes) - shown} more (see GET /status or `taskwatch status`)")
+        block = _safe_block(changes_of_task)
+        left = len(changes) - shown - len(changes_of_task)
+        trial = [*blocks, block, *([_more(left)] if left else [])]
+        if size(assemble(trial)) > max_bytes:
+            blocks.append(_more(len(changes) - shown))
             break
         blocks.append(block)
-        used += size
         shown += len(changes_of_task)
-    parts = [header, *blocks]
-    mentions = at_mobiles if urgent else ()
-    if mentions:
-        # DingTalk pings a mobile only if "@mobile" also appears in the text.
-        parts.append(" ".join(f"@{mobile}" for mobile in mentions))
-    text = "\n\n".join(parts)
-    if keyword and keyword not in text:
-        text += f"\n\n{keyword}"
-    return Message(title=title, text=text, at_mobiles=mentions)
+    return assemble(blocks)
+
+
+def _more(count: int) -> str:
+    return f"… +{count} more (see GET /status or `taskwatch status`)"
+
+
+def _safe_block(changes: list[Change]) -> str:
+    """A task's block; if its data cannot be shown, a line that says so (the others still go out)."""
+    try:
+        return render_group(changes)
+    except Exception as err:
+        kinds = ", ".join(sorted({c.kind.value for c in changes}))
+        return f"**{changes[-1].target}**\n- {kinds} (details cannot be shown: {type(err).__name__})"
+
+
+def dingtalk_body_size(message: Message) -> int:
+    """Bytes of the JSON body the DingTalk notifier sends for ``message``."""
+    from .dingtalk import payload
+
+    return len(json.dumps(payload(message), ensure_ascii=False).encode())

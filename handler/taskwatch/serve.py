@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import logs
 from .secrets import scrub
@@ -89,7 +89,7 @@ def build_event(
             "domainPrefix": "local",
             "http": {
                 "method": method,
-                "path": raw_path,
+                "path": unquote(raw_path, errors="replace"),  # FC sends this one decoded
                 "protocol": protocol,
                 "sourceIp": source_ip,
                 "userAgent": user_agent,

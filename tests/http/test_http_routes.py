@@ -187,6 +187,22 @@ def test_path_from_request_context_or_decoded_raw_path() -> None:
     assert invoke(ev).status == 404
 
 
+def test_the_decoded_request_context_path_is_not_decoded_again() -> None:
+    ev = event("GET", "/status")
+    ev["requestContext"]["http"]["path"] = "/st%61tus"  # FC decoded it already: a literal "%61"
+    ev["rawPath"] = "/st%2561tus"
+    assert invoke(ev).status == 404
+    ev["requestContext"]["http"]["path"] = "/status%2F"
+    assert invoke(ev).status == 404
+
+
+def test_serve_builds_the_event_as_fc_does() -> None:
+    from taskwatch.serve import build_event
+
+    ev = build_event("GET", "/st%61tus?x=1", [], b"", source_ip="127.0.0.1", protocol="HTTP/1.1")
+    assert (ev["rawPath"], ev["requestContext"]["http"]["path"]) == ("/st%61tus", "/status")
+
+
 # --- malformed events and bodies -> 400 ------------------------------------------------------------
 
 
