@@ -8,13 +8,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from . import logs
 from .dingtalk import ConsoleNotifier, DingTalkNotifier, Notifier
 from .model import FailureKind
 from .opensearch import OpenSearchClient, TaskReader
-from .secrets import register_secrets, scrub
+from .secrets import register_secrets, scrub, url_secrets
 from .settings import Settings, SettingsError
 from .store import StateStore, open_store
 from .tick import TickError, TickResult, run_tick
@@ -29,16 +28,13 @@ class Services:
 
 def remember_secrets(settings: Settings) -> None:
     creds = settings.credentials
-    webhook_token = None
-    if settings.dingtalk_webhook:
-        webhook_token = parse_qs(urlsplit(settings.dingtalk_webhook).query).get("access_token", [None])[0]
     register_secrets(
         [
             creds.access_key_secret if creds else None,
             creds.security_token if creds else None,
             settings.dingtalk_secret,
             settings.http_token,
-            webhook_token,
+            *url_secrets(settings.dingtalk_webhook),
         ]
     )
 

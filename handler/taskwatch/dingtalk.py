@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from .message import Message
-from .secrets import mask_url
+from .secrets import mask_url, scrub
 
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 5
@@ -53,9 +53,11 @@ def sign(secret: str, timestamp_ms: int) -> str:
 
 
 def payload(message: Message) -> dict[str, Any]:
+    # Scrubbed here, at the last step before the chat: a remote service's error text may echo a
+    # credential anywhere in a digest.
     return {
         "msgtype": "markdown",
-        "markdown": {"title": message.title, "text": message.text},
+        "markdown": {"title": scrub(message.title), "text": scrub(message.text)},
         "at": {"atMobiles": list(message.at_mobiles), "isAtAll": False},
     }
 
@@ -148,5 +150,5 @@ class ConsoleNotifier:
 
     def send(self, message: Message) -> None:
         stream = self._stream or sys.stdout
-        stream.write(f"----- {message.title} -----\n{message.text}\n-----\n")
+        stream.write(scrub(f"----- {message.title} -----\n{message.text}\n-----\n"))
         stream.flush()

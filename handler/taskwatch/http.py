@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 from . import logs
-from .secrets import register_secrets, scrub
+from .secrets import register_secrets, scrub, scrub_value, url_secrets
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -48,11 +48,12 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
     def to_fc(self) -> dict[str, Any]:
-        text = json.dumps(self.body, ensure_ascii=False, default=str)
+        body = scrub_value(self.body)  # before encoding too: escaping would hide a secret's `"` or `\`
+        text = json.dumps(body, ensure_ascii=False, default=str)
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate from some input: fall back to \u escapes
-            text = json.dumps(self.body, ensure_ascii=True, default=str)
+            text = json.dumps(body, ensure_ascii=True, default=str)
         headers = {"Content-Type": "application/json", "Cache-Control": "no-store", **self.headers}
         return {"statusCode": self.status, "headers": headers, "isBase64Encoded": False, "body": scrub(text)}
 
@@ -345,31 +346,15 @@ def _settings(request: Request, context: Any, *, credentials: bool) -> Settings:
         cause = scrub(str(err))
         logs.event("bad_settings", logging.ERROR, variable=err.variable, cause=cause)
         raise HttpError(500, f"bad setting {cause}") from None
-    creds = settings.credentials
-    register_secrets(
-        [
-            creds.access_key_secret if creds else None,
-            creds.security_token if creds else None,
-            settings.dingtalk_secret,
-            settings.http_token,
-            _webhook_token(settings.dingtalk_webhook),
-        ]
-    )
+    from .app import remember_secrets
+
+    remember_secrets(settings)
     return settings
 
 
 def _register_env_secrets(env: Mapping[str, str]) -> None:
     values = [env.get(name, "").strip() for name in SECRET_VARIABLES]
-    register_secrets([*values, _webhook_token(env.get("DINGTALK_WEBHOOK"))])
-
-
-def _webhook_token(url: str | None) -> str | None:
-    if not url:
-        return None
-    try:
-        return parse_qs(urlsplit(url.strip()).query).get("access_token", [None])[0]
-    except ValueError:
-        return None
+    register_secrets([*values, *url_secrets(env.get("DINGTALK_WEBHOOK"))])
 
 
 def _shown(text: str, limit: int = 80) -> str:

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from .secrets import scrub
+from .secrets import scrub, scrub_value
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 LOGGER_NAME = "taskwatch"
@@ -27,6 +27,9 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
+        # Scrubbed before encoding as well as after: a secret holding `"` or `\` is escaped by
+        # the encoding and would no longer match its registered form.
+        line = scrub_value(line)
         if record.exc_info and record.levelno >= logging.ERROR:
             # The type only: tracebacks and exception texts can carry URLs and headers.
             line["exception"] = record.exc_info[0].__name__ if record.exc_info[0] else None

@@ -1,45 +1,133 @@
-"""Masking of secrets: in error messages, log lines and HTTP answers.
+"""Masking of secrets: in error messages, log lines, HTTP answers, the state and chat messages.
 
-Two layers: values are masked where they are formatted (``mask``/``mask_url``), and every log
-line passes through ``scrub`` which removes query secrets and any registered secret value, so a
-secret that slips into an exception text from a library is still not printed.
+Two layers: values are masked where they are formatted (``mask``/``mask_url``), and every text that
+leaves the process passes through ``scrub``, which removes query secrets and every registered
+secret value, so a secret that slips into an exception text from a library or a remote service is
+still not shown. ``scrub`` knows the JSON-escaped and URL-encoded forms of each secret, and masks
+any run of PARTIAL_RUN or more consecutive characters of one (an error message may cut a long STS
+token anywhere).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-_QUERY_SECRET = re.compile(r"(?i)((?:access_token|sign|signature|security[-_]?token|accesskeysecret)=)[^&\s\"']+")
+SECRET_PARAMS = (
+    r"access_token|access[-_]?key[-_]?secret|accesskeysecret|sign|signature|security[-_]?token"
+    r"|key|secret|token|password"
+)
+# A secret-named query parameter: its whole value, up to the next & or # (or the end of a word).
+_URL_PARAM = re.compile(rf"(?i)([?&](?:{SECRET_PARAMS})=)[^&#]*")
+_TEXT_PARAM = re.compile(rf"(?i)\b((?:{SECRET_PARAMS})=)[^&#\s\"']+")
+_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/@\s:]*:)[^/@\s]*@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|acs|oss4-hmac-sha256)?\s*)[^\s\"',]+")
+MIN_SECRET = 6  # shorter values would mask ordinary words
+PARTIAL_RUN = 12  # this many consecutive characters of a secret are masked wherever they stand
 
 _lock = threading.Lock()
-_registered: set[str] = set()
+_variants: dict[str, str] = {}  # every form of a secret -> the secret
+_grams: set[str] = set()  # every PARTIAL_RUN-long piece of every form of every long secret
 
 
 def mask(value: str | None) -> str:
     """A recognisable but useless form of a secret: its first 3 characters and its length."""
     if not value:
         return "<empty>"
-    return f"{value[:3]}***({len(value)} chars)" if len(value) > 6 else "***"
+    return f"{value[:3]}***({len(value)} chars)" if len(value) > MIN_SECRET else "***"
 
 
 def mask_url(url: str) -> str:
-    return _QUERY_SECRET.sub(r"\1***", url)
+    """The URL with its userinfo password and every secret-named parameter's whole value masked."""
+    return _USERINFO.sub(r"\1***@", _URL_PARAM.sub(r"\1***", url))
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The secret parts of a webhook URL: secret-named parameter values (raw and decoded), the password."""
+    if not url:
+        return []
+    found: list[str] = []
+    for match in re.finditer(rf"(?i)[?&](?:{SECRET_PARAMS})=([^&#]*)", url):
+        found += [match.group(1), unquote(match.group(1)), unquote(match.group(1).replace("+", " "))]
+    try:
+        password = urlsplit(url.strip()).password
+    except ValueError:
+        password = None
+    if password:
+        found += [password, unquote(password)]
+    return found
+
+
+def _forms(value: str) -> set[str]:
+    return {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+    }
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
-    """Remember secret values so that ``scrub`` removes them from any text."""
+    """Remember secret values so that ``scrub`` removes them, in every form, from any text."""
     with _lock:
-        _registered.update(v for v in values if v and len(v) >= 6)
+        for value in values:
+            if not value or len(value) < MIN_SECRET or value in _variants:
+                continue
+            for form in _forms(value):
+                _variants.setdefault(form, value)
+                if len(form) >= PARTIAL_RUN:
+                    _grams.update(form[i : i + PARTIAL_RUN] for i in range(len(form) - PARTIAL_RUN + 1))
 
 
 def scrub(text: str) -> str:
-    text = _AUTH_HEADER.sub(r"\1***", _QUERY_SECRET.sub(r"\1***", text))
+    text = _AUTH_HEADER.sub(r"\1***", _USERINFO.sub(r"\1***@", _TEXT_PARAM.sub(r"\1***", text)))
     with _lock:
-        values = sorted(_registered, key=len, reverse=True)
-    for value in values:
-        if value in text:
-            text = text.replace(value, mask(value))
-    return text
+        forms = sorted(_variants.items(), key=lambda item: len(item[0]), reverse=True)
+        grams = _grams if _grams else None
+    for form, value in forms:
+        if form in text:
+            text = text.replace(form, mask(value))
+    return _mask_partial(text, grams) if grams else text
+
+
+def _mask_partial(text: str, grams: set[str]) -> str:
+    """Replace every run of text made of PARTIAL_RUN-long pieces of a secret with ***."""
+    if len(text) < PARTIAL_RUN:
+        return text
+    covered = [False] * len(text)
+    hit = False
+    for i in range(len(text) - PARTIAL_RUN + 1):
+        if text[i : i + PARTIAL_RUN] in grams:
+            hit = True
+            for j in range(i, i + PARTIAL_RUN):
+                covered[j] = True
+    if not hit:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if covered[i]:
+            while i < len(text) and covered[i]:
+                i += 1
+            out.append("***")
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def scrub_value(value: Any) -> Any:
+    """``value`` with every string in it scrubbed, through dicts and lists (before JSON encoding,
+    so that a secret holding ``"`` or ``\\`` is found as it is, not in its escaped form)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub(k) if isinstance(k, str) else k: scrub_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_value(v) for v in value]
+    return value

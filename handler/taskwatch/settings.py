@@ -6,6 +6,7 @@ Every bad or missing value raises :class:`SettingsError` naming the variable and
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -183,10 +184,22 @@ def _webhook(env: Mapping[str, str]) -> str | None:
         return None
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} is not an http(s) URL")
+        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} is not an https:// URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        # A robot URL carries its token: only loopback (tests, the local emulator) may go unencrypted.
+        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} must be https:// (http only for loopback hosts)")
     if not parse_qs(parts.query).get("access_token", [""])[0]:
         raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} has no access_token parameter")
     return raw
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _mobiles(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -1,0 +1,172 @@
+"""Secrets masked in every form they can take, wherever text leaves the process."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from urllib.parse import quote, quote_plus
+
+import pytest
+import responses
+from fakes import FakeCloud, fake_cloud, task
+from support import AK_ID, AK_SECRET, STS_TOKEN, Context, set_env
+
+import index
+from taskwatch import logs
+from taskwatch.dingtalk import DingTalkNotifier
+from taskwatch.http import Answer
+from taskwatch.message import Message
+from taskwatch.secrets import mask_url, register_secrets, scrub, url_secrets
+from taskwatch.settings import SettingsError, load_settings
+
+LONG_TOKEN = "CAIS" + "x7Gq2LmN9pQrS4tUvW" * 40 + "AA=="  # an STS token is about 1,000 characters
+QUOTED = 'se"cr\\et-with-quotes-0123'
+
+
+@pytest.fixture(autouse=True)
+def registered() -> None:
+    register_secrets([LONG_TOKEN, QUOTED])
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        LONG_TOKEN,
+        json.dumps(LONG_TOKEN)[1:-1],
+        quote(LONG_TOKEN, safe=""),
+        quote_plus(LONG_TOKEN),
+        LONG_TOKEN[:200],  # cut by an error message
+        LONG_TOKEN[37:61],  # any 24 characters of it
+        json.dumps(QUOTED)[1:-1],
+        quote(QUOTED, safe=""),
+        QUOTED,
+    ],
+)
+def test_every_form_of_a_secret_is_masked(form: str) -> None:
+    text = scrub(f"denied for credential {form} (request r-1)")
+    assert form not in text and "denied for credential" in text and "(request r-1)" in text
+    for i in range(len(LONG_TOKEN) - 12):
+        assert LONG_TOKEN[i : i + 12] not in text
+
+
+def test_text_without_secrets_is_untouched() -> None:
+    text = "running → **success**, recall=91, " + "ordinary words " * 50
+    assert scrub(text) == text
+
+
+def test_a_long_digest_is_scrubbed_quickly() -> None:
+    import time
+
+    text = ("block of a digest with progress ██████░░░░ 60% " * 400)[:20_000] + LONG_TOKEN[100:400]
+    started = time.perf_counter()
+    out = scrub(text)
+    assert LONG_TOKEN[100:400] not in out and time.perf_counter() - started < 0.5
+
+
+def test_log_lines_mask_secrets_holding_quotes_and_backslashes() -> None:
+    stream = io.StringIO()
+    logs.setup(stream)
+    try:
+        logs.event("read_failed", logging.WARNING, cause=f"echoed {QUOTED} and {LONG_TOKEN[:80]}")
+    finally:
+        logs.setup(None)
+    line = stream.getvalue()
+    assert json.loads(line)["event"] == "read_failed"
+    assert json.dumps(QUOTED)[1:-1] not in line and QUOTED not in line and LONG_TOKEN[:80] not in line
+
+
+def test_http_answers_mask_secrets_before_and_after_encoding() -> None:
+    answer = Answer(502, {"error": f"delivery failed: {QUOTED}", "changes": [{"detail": LONG_TOKEN[5:300]}]})
+    body = answer.to_fc()["body"]
+    assert json.dumps(QUOTED)[1:-1] not in body and LONG_TOKEN[5:300] not in body
+    assert json.loads(body)["error"].startswith("delivery failed: ")
+
+
+def test_the_chat_never_gets_a_registered_secret() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post("https://oapi.dingtalk.com/robot/send", json={"errcode": 0, "errmsg": "ok"})
+        message = Message(f"taskwatch {QUOTED}", f"- cannot read: auth: Forbidden.RAM: denied for {LONG_TOKEN}", ())
+        DingTalkNotifier("https://oapi.dingtalk.com/robot/send?access_token=tok123456").send(message)
+        body = mock.calls[0].request.body
+    sent = body.decode() if isinstance(body, bytes) else str(body)
+    text = json.loads(sent)["markdown"]
+    assert LONG_TOKEN[:12] not in sent and QUOTED not in text["title"] and "Forbidden.RAM" in text["text"]
+
+
+@pytest.mark.parametrize(
+    ("url", "hidden"),
+    [
+        ("https://user:p4ssw0rd-very-secret@hooks.example.com/x?a=1", "p4ssw0rd-very-secret"),
+        ("https://oapi.dingtalk.com/robot/send?access_token=ab'cd ef&x=1", "ab'cd ef"),
+        ("https://oapi.dingtalk.com/robot/send?x=1&access_token=abc%27def#frag", "abc%27def"),
+        ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx", "693a91f6-7xxx"),
+    ],
+)
+def test_mask_url_hides_passwords_and_whole_parameter_values(url: str, hidden: str) -> None:
+    assert hidden not in mask_url(url)
+    assert hidden in url_secrets(url)
+
+
+@pytest.mark.parametrize(
+    ("webhook", "hidden"),
+    [
+        ("https://user:hunter2-secret@oapi.dingtalk.com/robot/send", "hunter2-secret"),
+        ("ftp://oapi.dingtalk.com/robot/send?access_token=tok'en with space", "tok'en with space"),
+        ("http://oapi.dingtalk.com/robot/send?access_token=plaintext-token", "plaintext-token"),
+    ],
+)
+def test_settings_errors_never_show_a_webhook_secret(webhook: str, hidden: str) -> None:
+    env = {
+        "TASKWATCH_TARGETS": "a/b/c",
+        "TASKWATCH_REGION": "cn-hangzhou",
+        "DINGTALK_WEBHOOK": webhook,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-value",
+    }
+    with pytest.raises(SettingsError) as err:
+        load_settings(env)
+    assert err.value.variable == "DINGTALK_WEBHOOK" and hidden not in str(err.value)
+
+
+def test_a_plain_http_webhook_is_allowed_only_on_loopback() -> None:
+    env = {
+        "TASKWATCH_TARGETS": "a/b/c",
+        "TASKWATCH_REGION": "cn-hangzhou",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-value",
+    }
+    for host in ("127.0.0.1:8080", "localhost", "[::1]:9", "127.1.2.3"):
+        settings = load_settings({**env, "DINGTALK_WEBHOOK": f"http://{host}/robot/send?access_token=t"})
+        assert settings.dingtalk_webhook is not None
+    with pytest.raises(SettingsError, match="must be https"):
+        load_settings({**env, "DINGTALK_WEBHOOK": "http://10.0.0.8/robot/send?access_token=t"})
+
+
+def test_an_echoed_sts_token_never_reaches_the_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenSearch answers 403 quoting the caller's STS token; the 'cannot read' alert hides it."""
+    from fakes import BUCKET, WEBHOOK
+
+    set_env(
+        monkeypatch,
+        TASKWATCH_TARGETS="my_app/rec/inst1@1700",
+        TASKWATCH_REGION="cn-hangzhou",
+        TASKWATCH_STATE=f"oss://{BUCKET}/watch",
+        TASKWATCH_OSS_ENDPOINT="https://oss-cn-hangzhou.aliyuncs.com",
+        TASKWATCH_ERROR_TICKS="1",
+        DINGTALK_WEBHOOK=WEBHOOK,
+        ALIBABA_CLOUD_ACCESS_KEY_ID=AK_ID,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=AK_SECRET,
+        ALIBABA_CLOUD_SECURITY_TOKEN=STS_TOKEN,
+    )
+    cloud: FakeCloud
+    with fake_cloud() as cloud:
+        cloud.set_task("my_app/rec/inst1", task("1700"))
+        echo = {"RequestId": "r", "Code": "Forbidden.RAM", "Message": f"denied for credential {STS_TOKEN}"}
+        cloud.opensearch_faults.append((403, echo))
+        with pytest.raises(RuntimeError):
+            index.handler(b'{"triggerTime": "2026-11-19T00:00:00Z", "triggerName": "t"}', Context())
+        sent = json.dumps(cloud.messages)
+        state = cloud.objects["watch/state.json"].decode()
+    assert "Forbidden.RAM" in sent and STS_TOKEN not in sent and STS_TOKEN[:12] not in sent
+    assert STS_TOKEN not in state
