@@ -26,6 +26,7 @@ test: lint
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/warm_connections.py --snapshot bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) build .cache .pytest_cache .mypy_cache .ruff_cache

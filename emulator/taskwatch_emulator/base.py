@@ -105,6 +105,8 @@ class Service:
         self.calls: list[Call] = []
         # Exceptions raised inside the fake: a non-empty list means an emulator bug.
         self.errors: list[str] = []
+        # TCP connections accepted: a warm client that pools its connections opens none again.
+        self.connections = 0
         self.lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -235,6 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
         # delayed ACK adds ~40 ms to every keep-alive answer.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection)
+        with self.server.service.lock:
+            self.server.service.connections += 1
 
     def finish(self) -> None:
         try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from . import logs
+from . import dingtalk, logs, opensearch, store
 from .dingtalk import ConsoleNotifier, DingTalkNotifier, Notifier
 from .model import FailureKind
 from .opensearch import OpenSearchClient, TaskReader
@@ -17,6 +18,8 @@ from .secrets import register_secrets, scrub, url_secrets
 from .settings import Settings, SettingsError
 from .store import StateStore, open_store
 from .tick import TickError, TickResult, run_tick
+
+_C = TypeVar("_C")
 
 
 @dataclass(frozen=True)
@@ -39,18 +42,72 @@ def remember_secrets(settings: Settings) -> None:
     )
 
 
-def build_services(settings: Settings) -> Services:
+class ClientCache:
+    """Clients kept across the invocations of one warm instance (no new TLS handshake per tick).
+
+    Each kind of client is rebuilt when anything it is built from changes (STS credentials rotate,
+    settings or timeouts change); only the newest one of each kind is kept, so rotating tokens
+    never grow memory. Thread-safe: `taskwatch serve` runs ticks from several threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[Hashable, Any]] = {}
+
+    def get(self, kind: str, key: Hashable, build: Callable[[], _C]) -> _C:
+        with self._lock:
+            entry = self._entries.get(kind)
+            if entry is not None and entry[0] == key:
+                client: _C = entry[1]
+                return client
+            client = build()
+            self._entries[kind] = (key, client)
+            return client
+
+
+INSTANCE_CLIENTS = ClientCache()
+
+
+def build_services(settings: Settings, clients: ClientCache | None = None) -> Services:
     if settings.credentials is None:
         raise SettingsError("ALIBABA_CLOUD_ACCESS_KEY_ID", "no credentials to read OpenSearch with")
-    reader = OpenSearchClient(
-        settings.opensearch_endpoint, settings.region, settings.credentials, pool_size=settings.concurrency
+    cache = clients or INSTANCE_CLIENTS
+    creds = settings.credentials
+    reader_key = (
+        settings.opensearch_endpoint,
+        settings.region,
+        creds,
+        settings.concurrency,
+        opensearch.CONNECT_TIMEOUT_S,
+        opensearch.READ_TIMEOUT_S,
     )
-    notifier: Notifier = (
-        DingTalkNotifier(settings.dingtalk_webhook, settings.dingtalk_secret)
-        if settings.dingtalk_webhook
-        else ConsoleNotifier()
+    reader = cache.get(
+        "opensearch",
+        reader_key,
+        lambda: OpenSearchClient(settings.opensearch_endpoint, settings.region, creds, pool_size=settings.concurrency),
     )
-    return Services(reader=reader, store=open_store(settings), notifier=notifier)
+    if settings.dingtalk_webhook:
+        webhook = settings.dingtalk_webhook
+        notifier_key = (webhook, settings.dingtalk_secret, dingtalk.CONNECT_TIMEOUT_S, dingtalk.READ_TIMEOUT_S)
+        notifier: Notifier = cache.get(
+            "dingtalk", notifier_key, lambda: DingTalkNotifier(webhook, settings.dingtalk_secret)
+        )
+    else:
+        notifier = ConsoleNotifier()
+    if settings.state.scheme == "file":
+        state_store: StateStore = open_store(settings)
+    else:
+        store_key = (
+            settings.state,
+            settings.oss_endpoint,
+            settings.oss_internal,
+            settings.region,
+            creds,
+            store.CONNECT_TIMEOUT_S,
+            store.READWRITE_TIMEOUT_S,
+        )
+        state_store = cache.get("oss", store_key, lambda: open_store(settings))
+    return Services(reader=reader, store=state_store, notifier=notifier)
 
 
 def now_ms() -> int:
