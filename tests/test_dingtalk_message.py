@@ -175,3 +175,28 @@ def test_the_body_sent_never_exceeds_the_limit(count: int, mentions: int, keywor
     text = json.loads(body)["markdown"]["text"]
     assert (keyword or "") in text
     assert all(f"@{m}" in text for m in mobiles)
+
+
+def test_the_budget_measures_exactly_the_body_the_notifier_sends() -> None:
+    from taskwatch.message import dingtalk_body_size
+
+    mobiles = tuple(f"+86-{n:016d}" for n in range(50))
+    message = render([_failing(n, 'x "é" \\') for n in range(30)], at_mobiles=mobiles, keyword='关键词 "kw"')
+    assert dingtalk_body_size(message) == len(_sent_body(message))
+
+
+def test_a_run_first_seen_finished_reads_new_to_its_status() -> None:
+    first_seen = change(ChangeKind.STATUS, generation="9", old_status=None, new_status="failed", start_time=0)
+    text = render([first_seen]).text
+    assert "❌ new → **failed**" in text and "?" not in text
+    assert "- started unknown, ended unknown" in text and "took" not in text
+
+
+def test_unknown_times_never_raise() -> None:
+    from taskwatch.message import format_time
+
+    assert format_time(0) == format_time(-5) == format_time(9 * 10**18) == "unknown"
+    ended = change(
+        ChangeKind.STATUS, old_status="running", new_status="success", start_time=0, end_time=1_795_046_700_000
+    )
+    assert "- started unknown, ended 2026-11-19 00:05 UTC\n" in render([ended]).text + "\n"

@@ -101,6 +101,9 @@ def test_the_chat_never_gets_a_registered_secret() -> None:
         ("https://oapi.dingtalk.com/robot/send?access_token=ab'cd ef&x=1", "ab'cd ef"),
         ("https://oapi.dingtalk.com/robot/send?x=1&access_token=abc%27def#frag", "abc%27def"),
         ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx", "693a91f6-7xxx"),
+        ("https://bot:pa ss@w'ord-0123@hooks.example.com/x", "pa ss@w'ord-0123"),
+        ("https://hooks.example.com/x?client_secret=s3cr3t value&api_key=k3y'v4lue", "k3y'v4lue"),
+        ("https://hooks.example.com/x?client_secret=s3cr3t value&api_key=k3y'v4lue", "s3cr3t value"),
     ],
 )
 def test_mask_url_hides_passwords_and_whole_parameter_values(url: str, hidden: str) -> None:
@@ -112,8 +115,9 @@ def test_mask_url_hides_passwords_and_whole_parameter_values(url: str, hidden: s
     ("webhook", "hidden"),
     [
         ("https://user:hunter2-secret@oapi.dingtalk.com/robot/send", "hunter2-secret"),
-        ("ftp://oapi.dingtalk.com/robot/send?access_token=tok'en with space", "tok'en with space"),
+        ("ftp://oapi.dingtalk.com/robot/send?access_token=tok'en with space", "en with space"),
         ("http://oapi.dingtalk.com/robot/send?access_token=plaintext-token", "plaintext-token"),
+        ("https://[::1/robot/send?access_token=unclosed-bracket-token", "unclosed-bracket-token"),
     ],
 )
 def test_settings_errors_never_show_a_webhook_secret(webhook: str, hidden: str) -> None:
@@ -162,11 +166,34 @@ def test_an_echoed_sts_token_never_reaches_the_chat(monkeypatch: pytest.MonkeyPa
     cloud: FakeCloud
     with fake_cloud() as cloud:
         cloud.set_task("my_app/rec/inst1", task("1700"))
-        echo = {"RequestId": "r", "Code": "Forbidden.RAM", "Message": f"denied for credential {STS_TOKEN}"}
+        # Whole, and cut short as error messages do: neither form may reach the chat.
+        leaked = f"denied for credential {STS_TOKEN} (token {STS_TOKEN[4:]}"
+        echo = {"RequestId": "r", "Code": "Forbidden.RAM", "Message": leaked}
         cloud.opensearch_faults.append((403, echo))
         with pytest.raises(RuntimeError):
             index.handler(b'{"triggerTime": "2026-11-19T00:00:00Z", "triggerName": "t"}', Context())
         sent = json.dumps(cloud.messages)
         state = cloud.objects["watch/state.json"].decode()
-    assert "Forbidden.RAM" in sent and STS_TOKEN not in sent and STS_TOKEN[:12] not in sent
+    assert "Forbidden.RAM" in sent and len(cloud.messages) == 1
+    for i in range(len(STS_TOKEN) - 11):
+        assert STS_TOKEN[i : i + 12] not in sent
     assert STS_TOKEN not in state
+
+
+def test_both_entry_points_register_the_webhook_secrets_in_every_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer tick and the HTTP trigger register the same webhook secrets: raw and decoded."""
+    from taskwatch.app import remember_secrets
+    from taskwatch.http import _register_env_secrets
+
+    _register_env_secrets({"DINGTALK_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=tok%27en-one"})
+    env = {
+        "TASKWATCH_TARGETS": "a/b/c",
+        "TASKWATCH_REGION": "cn-hangzhou",
+        "DINGTALK_WEBHOOK": "https://bot:url-password-two@oapi.dingtalk.com/robot/send?access_token=tok%20two",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-value",
+    }
+    remember_secrets(load_settings(env))
+    text = scrub("echoed tok'en-one, tok%27en-one, tok two, url-password-two")
+    for value in ("tok'en-one", "tok%27en-one", "tok two", "url-password-two"):
+        assert value not in text, text

@@ -62,6 +62,11 @@ def payload(message: Message) -> dict[str, Any]:
     }
 
 
+def body(message: Message) -> bytes:
+    """The exact request body sent for ``message``; the digest's size budget measures this too."""
+    return json.dumps(payload(message), ensure_ascii=False).encode()
+
+
 class DingTalkNotifier:
     def __init__(
         self,
@@ -103,12 +108,11 @@ class DingTalkNotifier:
         if self._secret:
             timestamp = int(self._clock() * 1000)
             params = {"timestamp": str(timestamp), "sign": sign(self._secret, timestamp)}
-        body = json.dumps(payload(message), ensure_ascii=False).encode()
         try:
             response = self._session.post(
                 self._webhook,
                 params=params,
-                data=body,
+                data=body(message),
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 timeout=self._timeout,
             )

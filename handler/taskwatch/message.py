@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -68,7 +67,8 @@ def format_duration(ms: int) -> str:
 def headline(change: Change) -> str:
     if change.kind == ChangeKind.STATUS:
         icon = ICONS.get(change.new_status or "", "🔄")
-        return f"{icon} {change.old_status or '?'} → **{change.new_status}**"
+        # A run first seen already finished has no old status: "new → **failed**", one word as usual.
+        return f"{icon} {change.old_status or 'new'} → **{change.new_status}**"
     icon = {"stalled": "⏸️", "cannot read": "⚠️", "not found": "❓", "recovered": "🔁"}.get(
         HEADLINES[change.kind], ICONS.get(change.new_status or "", "🔔")
     )
@@ -191,6 +191,6 @@ def _safe_block(changes: list[Change]) -> str:
 
 def dingtalk_body_size(message: Message) -> int:
     """Bytes of the JSON body the DingTalk notifier sends for ``message``."""
-    from .dingtalk import payload
+    from .dingtalk import body
 
-    return len(json.dumps(payload(message), ensure_ascii=False).encode())
+    return len(body(message))

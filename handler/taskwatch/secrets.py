@@ -21,8 +21,9 @@ SECRET_PARAMS = (
     r"access_token|access[-_]?key[-_]?secret|accesskeysecret|sign|signature|security[-_]?token"
     r"|key|secret|token|password"
 )
-# A secret-named query parameter: its whole value, up to the next & or # (or the end of a word).
-_URL_PARAM = re.compile(rf"(?i)([?&](?:{SECRET_PARAMS})=)[^&#]*")
+# In a URL, a parameter whose name ends in one of those words (api_key, client_secret, x-token ...):
+# its whole value, up to the next & or #, whatever characters it holds.
+_URL_PARAM = re.compile(rf"(?i)([?&][^&#=]*?(?:{SECRET_PARAMS})=)([^&#]*)")
 _TEXT_PARAM = re.compile(rf"(?i)\b((?:{SECRET_PARAMS})=)[^&#\s\"']+")
 _USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/@\s:]*:)[^/@\s]*@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|acs|oss4-hmac-sha256)?\s*)[^\s\"',]+")
@@ -43,7 +44,16 @@ def mask(value: str | None) -> str:
 
 def mask_url(url: str) -> str:
     """The URL with its userinfo password and every secret-named parameter's whole value masked."""
-    return _USERINFO.sub(r"\1***@", _URL_PARAM.sub(r"\1***", url))
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        # The authority ends at the first / ? or #; its userinfo at its last @ (as urlsplit reads
+        # it), so a password holding spaces, quotes or @ is hidden whole.
+        end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        userinfo, at, host = rest[:end].rpartition("@")
+        if at and ":" in userinfo:
+            rest = f"{userinfo.partition(':')[0]}:***@{host}{rest[end:]}"
+        url = f"{scheme}{sep}{rest}"
+    return _URL_PARAM.sub(r"\1***", url)
 
 
 def url_secrets(url: str | None) -> list[str]:
@@ -51,8 +61,8 @@ def url_secrets(url: str | None) -> list[str]:
     if not url:
         return []
     found: list[str] = []
-    for match in re.finditer(rf"(?i)[?&](?:{SECRET_PARAMS})=([^&#]*)", url):
-        found += [match.group(1), unquote(match.group(1)), unquote(match.group(1).replace("+", " "))]
+    for match in _URL_PARAM.finditer(url):
+        found += [match.group(2), unquote(match.group(2)), unquote(match.group(2).replace("+", " "))]
     try:
         password = urlsplit(url.strip()).password
     except ValueError:

@@ -182,7 +182,10 @@ def _webhook(env: Mapping[str, str]) -> str | None:
     raw = env.get("DINGTALK_WEBHOOK", "").strip()
     if not raw:
         return None
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError:  # e.g. an unclosed [ in the host: the error must still name the variable
+        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} is not an https:// URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} is not an https:// URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
