@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -150,3 +151,29 @@ def fake_cloud() -> Iterator[FakeCloud]:
             plain.add_callback(method, re.compile(rf"https://{re.escape(OSS_HOST)}/.*"), cloud._oss)
         plain.add_callback(responses.POST, re.compile(r"https://oapi\.dingtalk\.com/robot/send.*"), cloud._dingtalk)
         yield cloud
+
+
+class MemoryStore:
+    """In-memory store for tests; counts writes so tests can assert an idle tick writes nothing."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.writes: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> bytes | None:
+        with self._lock:
+            return self.objects.get(name)
+
+    def put(self, name: str, data: bytes, *, create_only: bool = False) -> bool:
+        with self._lock:
+            if create_only and name in self.objects:
+                return False
+            self.writes.append(("put", name))
+            self.objects[name] = data
+            return True
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self.writes.append(("delete", name))
+            self.objects.pop(name, None)

@@ -26,7 +26,7 @@ def test_defaults() -> None:
 def test_targets_syntax() -> None:
     targets = parse_targets("a/b/c@12, a/b/d@latest\n x.y/f-n/i_1  a/b/c@12")
     assert [t.key for t in targets] == ["a/b/c@12", "a/b/d@latest", "x.y/f-n/i_1@latest"]
-    assert targets[0].generation == "12" and targets[1].follows_latest
+    assert targets[0].generation == "12" and targets[1].generation is None
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
+from fakes import MemoryStore
 
 from taskwatch import app, dingtalk, opensearch, store
 from taskwatch.app import ClientCache, Services, build_services
 from taskwatch.model import Task
 from taskwatch.settings import Target, load_settings
-from taskwatch.store import MemoryStore
 
 ENV = {
     "TASKWATCH_TARGETS": "a/b/c",

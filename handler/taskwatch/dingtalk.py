@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from .message import Message
-from .secrets import mask_url, scrub
+from .secrets import scrub
 
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 5
@@ -141,9 +141,6 @@ class DingTalkNotifier:
                 f"DingTalk errcode {code}: {CONFIG_ERRORS[code]} ({errmsg})", retryable=False, code=code
             )
         raise DeliveryError(f"DingTalk errcode {code}: {errmsg}", retryable=True, code=code)
-
-    def describe(self) -> str:
-        return mask_url(self._webhook)
 
 
 class ConsoleNotifier:

@@ -47,10 +47,6 @@ class Target:
     def key(self) -> str:
         return f"{self.app_group}/{self.function}/{self.instance}@{self.generation or 'latest'}"
 
-    @property
-    def follows_latest(self) -> bool:
-        return self.generation is None
-
 
 @dataclass(frozen=True)
 class Endpoint:

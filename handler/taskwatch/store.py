@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,37 +32,6 @@ class StateStore(Protocol):
         """Write; with create_only, False (and no write) if the object exists."""
 
     def delete(self, name: str) -> None: ...
-
-    def describe(self) -> str: ...
-
-
-class MemoryStore:
-    """In-memory store for tests; counts writes so tests can assert an idle tick writes nothing."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-        self.writes: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> bytes | None:
-        with self._lock:
-            return self.objects.get(name)
-
-    def put(self, name: str, data: bytes, *, create_only: bool = False) -> bool:
-        with self._lock:
-            if create_only and name in self.objects:
-                return False
-            self.writes.append(("put", name))
-            self.objects[name] = data
-            return True
-
-    def delete(self, name: str) -> None:
-        with self._lock:
-            self.writes.append(("delete", name))
-            self.objects.pop(name, None)
-
-    def describe(self) -> str:
-        return "memory://"
 
 
 class FileStore:
@@ -107,9 +75,6 @@ class FileStore:
             self._path(name).unlink(missing_ok=True)
         except OSError as err:
             raise StoreError(f"cannot delete {self._path(name)}: {err.strerror}") from None
-
-    def describe(self) -> str:
-        return f"file://{self._root}"
 
 
 class OssStore:
@@ -177,9 +142,6 @@ class OssStore:
             self._client.delete_object(oss.DeleteObjectRequest(bucket=self._location.bucket, key=self._key(name)))
         except Exception as err:
             raise StoreError(f"OSS DeleteObject {self._key(name)}: {_describe(err)}") from None
-
-    def describe(self) -> str:
-        return self._location.describe()
 
 
 def _check_answer(result: Any, what: str) -> None:
