@@ -287,3 +287,28 @@ def test_a_refused_connection_says_so() -> None:
         reader.get_task(TARGET, "1700000000")
     assert "Connection refused" in str(err.value) and "127.0.0.1:9" in str(err.value)
     assert len(str(err.value)) <= 320
+
+
+def test_progress_may_come_as_text_with_a_percent_sign() -> None:
+    with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=True) as mock:
+        body = {"requestId": "r", "result": {"generation": "1700000000", "status": "running", "progress": "45%"}}
+        mock.get(f"{BASE}/1700000000", json=body)
+        task = client().get_task(TARGET, "1700000000")
+    assert (task.generation, task.progress) == ("1700000000", 45)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"Generation": 1.7e9}, "1700000000"),
+        ({"Generation": "  17 "}, "  17 "),
+        ({"Generation": 17, "StartTime": "2026-11-19T08:00:00Z"}, "17"),
+    ],
+)
+def test_generations_and_iso_times_are_read_as_written(fields: dict[str, object], expected: str) -> None:
+    from taskwatch.opensearch import parse_task
+
+    task = parse_task({"Status": "running", **fields})
+    assert task.generation == expected
+    if "StartTime" in fields:
+        assert task.start_time == 1_795_075_200_000

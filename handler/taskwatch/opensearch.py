@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from . import jsonsafe
@@ -132,10 +133,23 @@ def parse_time(value: Any) -> int:
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
-        return 0
+        number = _iso_ms(value)
     if not math.isfinite(number) or not EARLIEST_MS <= number <= LATEST_MS:
         return 0
     return int(number)
+
+
+def _iso_ms(value: Any) -> float:
+    """An ISO 8601 time ("2026-11-19T08:00:00Z") in ms; 0 when it is not one."""
+    if not isinstance(value, str) or len(value) > 40:
+        return 0
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp() * 1000
 
 
 def task_identity(result: dict[str, Any]) -> str:
@@ -144,6 +158,8 @@ def task_identity(result: dict[str, Any]) -> str:
     if generation not in (None, ""):
         if isinstance(generation, (dict, list, bool)) or _non_finite(generation):
             raise BadAnswer("Result.Generation is not a number or a string")
+        if isinstance(generation, float) and generation.is_integer():
+            generation = int(generation)
         return str(generation)[:200]
     run_id = jsonsafe.field(result, "RunId")
     if isinstance(run_id, (str, int)) and not isinstance(run_id, bool) and str(run_id):
@@ -163,6 +179,8 @@ def parse_task(result: Any) -> Task:
     if not isinstance(status, str) or not status.strip():
         raise BadAnswer("Result lacks a field or has a wrong type: Status")
     raw_progress = jsonsafe.field(result, "Progress")
+    if isinstance(raw_progress, str):
+        raw_progress = raw_progress.strip().removesuffix("%")
     try:
         progress = float(raw_progress or 0)
     except (TypeError, ValueError, OverflowError):
