@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from responses import matchers
 
-from taskwatch.dingtalk import DeliveryError, DingTalkNotifier, payload, sign
-from taskwatch.message import MAX_BYTES, Message, progress_bar, render
+from taskwatch.digest import Message, progress_bar
 from taskwatch.model import Change, ChangeKind
+from taskwatch.notifiers.dingtalk import MAX_BYTES, DingTalkNotifier, body, digest, payload, sign
+from taskwatch.ports import DeliveryError
 
 WEBHOOK = "https://oapi.dingtalk.com/robot/send?access_token=tok123"
 
@@ -71,6 +72,11 @@ def test_retry_then_success() -> None:
         slept: list[float] = []
         DingTalkNotifier(WEBHOOK, sleep=slept.append).send(Message("t", "x", ()))
     assert len(slept) == 1 and slept[0] <= 0.5
+
+
+def render(changes: list[Change], *, at_mobiles: tuple[str, ...] = (), keyword: str | None = None) -> Message:
+    """The digest as the DingTalk channel renders it (its budget, mention style and keyword)."""
+    return digest(changes, at_mobiles, keyword)
 
 
 def change(kind: ChangeKind, target: str = "app/fn/inst@latest", **fields: object) -> Change:
@@ -178,11 +184,10 @@ def test_the_body_sent_never_exceeds_the_limit(count: int, mentions: int, keywor
 
 
 def test_the_budget_measures_exactly_the_body_the_notifier_sends() -> None:
-    from taskwatch.message import dingtalk_body_size
 
     mobiles = tuple(f"+86-{n:016d}" for n in range(50))
     message = render([_failing(n, 'x "é" \\') for n in range(30)], at_mobiles=mobiles, keyword='关键词 "kw"')
-    assert dingtalk_body_size(message) == len(_sent_body(message))
+    assert len(body(message)) == len(_sent_body(message))
 
 
 def test_a_run_first_seen_finished_reads_new_to_its_status() -> None:
@@ -193,7 +198,7 @@ def test_a_run_first_seen_finished_reads_new_to_its_status() -> None:
 
 
 def test_unknown_times_never_raise() -> None:
-    from taskwatch.message import format_time
+    from taskwatch.digest import format_time
 
     assert format_time(0) == format_time(-5) == format_time(9 * 10**18) == "unknown"
     ended = change(

@@ -14,9 +14,9 @@ from support import AK_ID, AK_SECRET, STS_TOKEN, Context, set_env
 
 import index
 from taskwatch import logs
-from taskwatch.dingtalk import DingTalkNotifier
+from taskwatch.digest import Message
 from taskwatch.http import Answer
-from taskwatch.message import Message
+from taskwatch.notifiers.dingtalk import DingTalkNotifier
 from taskwatch.secrets import mask_url, register_secrets, scrub, url_secrets
 from taskwatch.settings import SettingsError, load_settings
 

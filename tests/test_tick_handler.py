@@ -18,7 +18,8 @@ from fakes import BUCKET, WEBHOOK, WEBHOOK_TOKEN, FakeCloud, fake_cloud, task
 from support import AK_ID, AK_SECRET, DINGTALK_SECRET, STS_TOKEN, Context, Credentials, set_env
 
 import index
-from taskwatch import dingtalk, opensearch
+from taskwatch import opensearch
+from taskwatch.notifiers import dingtalk
 
 A = "my_app/rec/inst1"
 B = "my_app/rec/inst2"

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 import pytest
 from fakes import MemoryStore
 
-from taskwatch import app, dingtalk, opensearch, store
+from taskwatch import app, opensearch, store
 from taskwatch.app import ClientCache, Services, build_services
 from taskwatch.model import Task
+from taskwatch.notifiers import dingtalk
+from taskwatch.notifiers.console import ConsoleNotifier
 from taskwatch.settings import Target, load_settings
 
 ENV = {
@@ -74,18 +76,18 @@ def test_only_the_newest_client_of_each_kind_is_kept() -> None:
     first = built(cache)
     for n in range(5):  # STS tokens rotating for hours
         built(cache, ALIBABA_CLOUD_SECURITY_TOKEN=f"rotated-token-{n}-0123456789")
-    assert len(cache._entries) == 3  # opensearch, oss, dingtalk
+    assert len(cache._entries) == 3  # opensearch, oss, notifier
     assert built(cache).reader is not first.reader  # the first token's client is gone
 
 
-def test_file_state_and_console_are_built_each_time() -> None:
+def test_file_state_is_built_each_time() -> None:
     cache = ClientCache()
     env = {k: v for k, v in ENV.items() if not k.startswith("DINGTALK_")}
     settings = load_settings({**env, "TASKWATCH_STATE": "file:///tmp/taskwatch-wiring"})
     one, two = build_services(settings, cache), build_services(settings, cache)
     assert one.reader is two.reader
-    assert one.store is not two.store and one.notifier is not two.notifier
-    assert set(cache._entries) == {"opensearch"}
+    assert one.store is not two.store  # a file store holds no connection worth keeping
+    assert isinstance(one.notifier, ConsoleNotifier) and set(cache._entries) == {"opensearch", "notifier"}
 
 
 def test_tick_with_services_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,6 +95,6 @@ def test_tick_with_services_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> N
         raise AssertionError("tick built services although it was given some")
 
     monkeypatch.setattr(app, "build_services", no_build)
-    services = Services(reader=StubReader(), store=MemoryStore(), notifier=dingtalk.ConsoleNotifier())
+    services = Services(reader=StubReader(), store=MemoryStore(), notifier=ConsoleNotifier())
     result = app.tick(load_settings(ENV), services=services, dry_run=True)
     assert result.saved is False

@@ -10,13 +10,14 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import dingtalk, logs, opensearch, store
-from .dingtalk import ConsoleNotifier, DingTalkNotifier, Notifier
+from . import logs, opensearch, store
 from .model import FailureKind
-from .opensearch import OpenSearchClient, TaskReader
-from .secrets import register_secrets, scrub, url_secrets
+from .notifiers import build_notifier, notifier_key, notifier_secrets
+from .opensearch import OpenSearchClient
+from .ports import Notifier, StateStore, TaskReader
+from .secrets import register_secrets, scrub
 from .settings import Settings, SettingsError
-from .store import StateStore, open_store
+from .store import open_store
 from .tick import TickError, TickResult, run_tick
 
 _C = TypeVar("_C")
@@ -35,9 +36,8 @@ def remember_secrets(settings: Settings) -> None:
         [
             creds.access_key_secret if creds else None,
             creds.security_token if creds else None,
-            settings.dingtalk_secret,
             settings.http_token,
-            *url_secrets(settings.dingtalk_webhook),
+            *notifier_secrets(settings),
         ]
     )
 
@@ -86,14 +86,7 @@ def build_services(settings: Settings, clients: ClientCache | None = None) -> Se
         reader_key,
         lambda: OpenSearchClient(settings.opensearch_endpoint, settings.region, creds, pool_size=settings.concurrency),
     )
-    if settings.dingtalk_webhook:
-        webhook = settings.dingtalk_webhook
-        notifier_key = (webhook, settings.dingtalk_secret, dingtalk.CONNECT_TIMEOUT_S, dingtalk.READ_TIMEOUT_S)
-        notifier: Notifier = cache.get(
-            "dingtalk", notifier_key, lambda: DingTalkNotifier(webhook, settings.dingtalk_secret)
-        )
-    else:
-        notifier = ConsoleNotifier()
+    notifier: Notifier = cache.get("notifier", notifier_key(settings), lambda: build_notifier(settings))
     if settings.state.scheme == "file":
         state_store: StateStore = open_store(settings)
     else:

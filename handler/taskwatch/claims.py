@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from . import jsonsafe, logs
 from .model import Change
 from .pool import parallel
-from .store import StateStore, StoreError
+from .ports import StateStore, StoreError
 
 CLAIMS_DIR = "claims/"
 CLAIM_TTL_MS = 10 * 60_000  # longer than a tick can run (the function's timeout): a live claim never expires

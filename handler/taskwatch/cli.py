@@ -82,10 +82,10 @@ def _check(dry_run: bool) -> int:
         print(f"taskwatch: tick failed: {err.cause}", file=sys.stderr)
         return 1
     if dry_run:
-        from .message import render
+        from .notifiers import build_notifier
 
         if result.changes:
-            message = render(result.changes, at_mobiles=settings.at_mobiles, keyword=settings.keyword)
+            message = build_notifier(settings).digest(result.changes)  # as the configured chat would get it
             print(f"(dry run: nothing sent, nothing saved)\n{message.text}")
         else:
             print("(dry run) no changes")

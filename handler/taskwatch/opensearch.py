@@ -16,11 +16,12 @@ import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from . import jsonsafe
 from .causes import shorten, transport_reason
 from .model import FailureKind, Task
+from .ports import LIST_PAGE_SIZE
 from .settings import Credentials, Endpoint, Target
 
 API_VERSION = "2017-12-25"
@@ -42,7 +43,6 @@ AUTH_PREFIXES = (
 )
 TRANSIENT_CODES = frozenset({"ServiceUnavailable", "InternalError"})  # and every "Throttling*" code
 SUCCESS_CODES = frozenset({"", "ok", "success", "200", "0"})  # what a success body may carry in Code
-LIST_PAGE_SIZE = 20
 SYNTHETIC_IDENTITY = ("run:", "start:")  # a run listed without a Generation: it cannot be read by one
 EARLIEST_MS = 946_684_800_000  # 2000-01-01
 LATEST_MS = 4_102_444_800_000  # 2100-01-01
@@ -69,12 +69,6 @@ class TransientError(OpenSearchError):
 
 class BadAnswer(OpenSearchError):
     kind = FailureKind.INVALID
-
-
-class TaskReader(Protocol):
-    def get_task(self, target: Target, generation: str) -> Task: ...
-
-    def list_tasks(self, target: Target, page_number: int = 1, page_size: int = LIST_PAGE_SIZE) -> list[Task]: ...
 
 
 def parse_extend_info(raw: Any) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...], str | None]:

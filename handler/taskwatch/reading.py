@@ -11,8 +11,9 @@ import time
 
 from . import logs
 from .model import TERMINAL, FailureKind, Observation, ReadFailure, State, TargetState, Task
-from .opensearch import LIST_PAGE_SIZE, SYNTHETIC_IDENTITY, OpenSearchError, TaskNotFound, TaskReader
+from .opensearch import SYNTHETIC_IDENTITY, OpenSearchError, TaskNotFound
 from .pool import parallel
+from .ports import LIST_PAGE_SIZE, TaskReader
 from .secrets import scrub
 from .settings import Target
 

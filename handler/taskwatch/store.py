@@ -10,28 +10,17 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .causes import transport_reason
+from .ports import StateStore, StoreError
+
+__all__ = ["FileStore", "OssStore", "StateStore", "StoreError", "open_store"]  # the errors are the port's
 from .settings import Credentials, Settings, StateLocation
 
 CONNECT_TIMEOUT_S = 3
 READWRITE_TIMEOUT_S = 8
 PUT_ATTEMPTS = 2  # the SDK would retry PUTs 3 times by default; one retry is enough within a tick
-
-
-class StoreError(Exception):
-    """The store could not be read or written (not: an object is missing)."""
-
-
-class StateStore(Protocol):
-    def get(self, name: str) -> bytes | None:
-        """The object's bytes, or None if it does not exist."""
-
-    def put(self, name: str, data: bytes, *, create_only: bool = False) -> bool:
-        """Write; with create_only, False (and no write) if the object exists."""
-
-    def delete(self, name: str) -> None: ...
 
 
 class FileStore:

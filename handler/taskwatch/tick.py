@@ -19,13 +19,10 @@ from typing import Any
 from . import jsonsafe, logs
 from .claims import ClaimOutcome, Claims, claim_all
 from .detect import Rules, detect
-from .dingtalk import DeliveryError, Notifier
-from .message import render
 from .model import Change, ReadFailure, State
-from .opensearch import TaskReader
+from .ports import DeliveryError, Notifier, StateStore, StoreError, TaskReader
 from .reading import observe
 from .settings import Settings
-from .store import StateStore, StoreError
 
 STATE_OBJECT = "state.json"
 
@@ -167,7 +164,7 @@ def run_tick(
 
     if ours:
         try:
-            notifier.send(render(ours, at_mobiles=settings.at_mobiles, keyword=settings.keyword))
+            notifier.send(notifier.digest(ours))
         except DeliveryError as err:
             claims.release(ours)
             raise TickError(f"delivery failed, {len(ours)} change(s) stay pending: {err}", result) from None

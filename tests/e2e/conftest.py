@@ -18,7 +18,8 @@ from support import Context, Credentials
 
 import index
 import taskwatch.app
-from taskwatch import dingtalk, opensearch, store
+from taskwatch import opensearch, store
+from taskwatch.notifiers import dingtalk
 from taskwatch_emulator import Emulator, ManualClock
 
 AK_ID = "STS.E2eAccessKeyId"

@@ -27,7 +27,8 @@ from alibabacloud_oss_v2 import defaults as oss_defaults
 from conftest import BUCKET, Cloud
 from test_e2e_promises import delivered
 
-from taskwatch import dingtalk, opensearch, store
+from taskwatch import opensearch, store
+from taskwatch.notifiers import dingtalk
 from taskwatch_emulator import Step
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,7 +30,8 @@ from alibabacloud_oss_v2 import defaults as oss_defaults
 from conftest import Cloud
 from test_e2e_promises import delivered
 
-from taskwatch import dingtalk, opensearch, store
+from taskwatch import opensearch, store
+from taskwatch.notifiers import dingtalk
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261128

@@ -1,6 +1,7 @@
-"""DingTalk custom robot: a pure signing function, a small client on requests, a console stand-in.
+"""DingTalk custom robot: its limits and mention style, a pure signing function, a client on requests.
 
-DingTalk answers errors with HTTP 200 and ``{"errcode": N}``: success is ``errcode == 0`` only.
+DingTalk answers errors with HTTP 200 and ``{"errcode": N}``: success is ``errcode == 0`` only. A
+mention pings only if ``@mobile`` is also in the text; a body over 20,000 bytes is refused (460101).
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ import base64
 import hashlib
 import hmac
 import json
-import sys
 import time
-from collections.abc import Callable
-from typing import Any, Protocol, TextIO
+from collections.abc import Callable, Hashable
+from typing import Any
 
-from .message import Message
-from .secrets import scrub
+from ..digest import DigestStyle, Message, render
+from ..model import Change
+from ..ports import DeliveryError
+from ..secrets import scrub, url_secrets
+from ..settings import Settings
 
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 5
@@ -31,19 +34,8 @@ CONFIG_ERRORS = {
 }
 RATE_LIMITED = 130101
 BUSY = -1
-
-
-class DeliveryError(Exception):
-    """The digest was not accepted; ``retryable`` says whether the next tick may succeed as is."""
-
-    def __init__(self, message: str, *, retryable: bool, code: int | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.code = code
-
-
-class Notifier(Protocol):
-    def send(self, message: Message) -> None: ...
+TYPE = "dingtalk"
+MAX_BYTES = 20_000
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -67,12 +59,33 @@ def body(message: Message) -> bytes:
     return json.dumps(payload(message), ensure_ascii=False).encode()
 
 
+def mention_text(mobiles: tuple[str, ...]) -> str:
+    """DingTalk pings a mobile only if "@mobile" also appears in the text."""
+    return " ".join(f"@{mobile}" for mobile in mobiles)
+
+
+def style(mobiles: tuple[str, ...] = (), keyword: str | None = None) -> DigestStyle:
+    return DigestStyle(
+        measure=lambda message: len(body(message)),
+        max_bytes=MAX_BYTES,
+        mentions=mobiles,
+        mention_text=mention_text,
+        keyword=keyword,
+    )
+
+
+def digest(changes: list[Change], mobiles: tuple[str, ...] = (), keyword: str | None = None) -> Message:
+    return render(changes, style(mobiles, keyword))
+
+
 class DingTalkNotifier:
     def __init__(
         self,
         webhook: str,
         secret: str | None = None,
         *,
+        mobiles: tuple[str, ...] = (),
+        keyword: str | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         retries: int = 1,
@@ -89,6 +102,10 @@ class DingTalkNotifier:
         self._sleep = sleep
         self._retries = retries
         self._timeout = timeout or (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+        self._style = style(mobiles, keyword)
+
+    def digest(self, changes: list[Change]) -> Message:
+        return render(changes, self._style)
 
     def send(self, message: Message) -> None:
         attempt = 0
@@ -143,13 +160,31 @@ class DingTalkNotifier:
         raise DeliveryError(f"DingTalk errcode {code}: {errmsg}", retryable=True, code=code)
 
 
-class ConsoleNotifier:
-    """Without DINGTALK_WEBHOOK the digest goes to stdout."""
+# --- what the registry needs ---------------------------------------------------------------------
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream
 
-    def send(self, message: Message) -> None:
-        stream = self._stream or sys.stdout
-        stream.write(scrub(f"----- {message.title} -----\n{message.text}\n-----\n"))
-        stream.flush()
+def configured(settings: Settings) -> bool:
+    return settings.dingtalk_webhook is not None
+
+
+def secrets(settings: Settings) -> list[str | None]:
+    return [settings.dingtalk_secret, *url_secrets(settings.dingtalk_webhook)]
+
+
+def client_key(settings: Settings) -> Hashable:
+    """Everything the client is built from: a warm instance reuses it while this stays the same."""
+    return (
+        settings.dingtalk_webhook,
+        settings.dingtalk_secret,
+        settings.at_mobiles,
+        settings.keyword,
+        CONNECT_TIMEOUT_S,
+        READ_TIMEOUT_S,
+    )
+
+
+def build(settings: Settings) -> DingTalkNotifier:
+    assert settings.dingtalk_webhook is not None
+    return DingTalkNotifier(
+        settings.dingtalk_webhook, settings.dingtalk_secret, mobiles=settings.at_mobiles, keyword=settings.keyword
+    )

@@ -1,4 +1,8 @@
-"""Rendering a tick's changes as one DingTalk markdown digest (pure: no I/O, no clock)."""
+"""Rendering a tick's changes as one markdown digest (pure: no I/O, no clock).
+
+Generic: a channel's limits, how it makes mentions ping and its keyword come in a DigestStyle
+from the channel's notifier module; what each kind of change says comes from ``kinds.KINDS``.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +10,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .kinds import KINDS, icon
 from .model import TERMINAL, Change, ChangeKind
 
-MAX_BYTES = 20_000
 BAR_WIDTH = 10
 # One task's block stays a few KB, so one huge task never pushes every other task out of a digest.
 MAX_ERRORS = 10
 MAX_METRICS = 20
 MAX_LINE_BYTES = 1_500
 
-ICONS = {
-    "success": "✅",
-    "failed": "❌",
-    "running": "🏃",
-}
-HEADLINES = {
-    ChangeKind.WATCHING: "now watching",
-    ChangeKind.NEW_RUN: "new run",
-    ChangeKind.PROGRESS: "progress",
-    ChangeKind.STALLED: "stalled",
-    ChangeKind.MOVING: "moving again",
-    ChangeKind.NOT_FOUND: "not found",
-    ChangeKind.ERROR: "cannot read",
-    ChangeKind.RECOVERED: "recovered",
-}
-
 
 @dataclass(frozen=True)
 class Message:
     title: str
     text: str
-    at_mobiles: tuple[str, ...]
+    at_mobiles: tuple[str, ...]  # who the platform is asked to ping (ids in the platform's form)
+
+
+def _no_mention_text(mentions: tuple[str, ...]) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class DigestStyle:
+    """What a channel allows: the size of its whole request body, and how mentions ping there."""
+
+    measure: Callable[[Message], int]  # bytes of the request body the channel sends for a message
+    max_bytes: int | None = None  # None: no budget
+    mentions: tuple[str, ...] = ()  # pinged on urgent digests
+    mention_text: Callable[[tuple[str, ...]], str] = _no_mention_text  # text that makes them ping
+    keyword: str | None = None  # a word every message must contain
 
 
 def progress_bar(progress: float) -> str:
@@ -65,15 +68,13 @@ def format_duration(ms: int) -> str:
 
 
 def headline(change: Change) -> str:
+    info = KINDS[change.kind]
+    mark = icon(change.kind, change.new_status)
     if change.kind == ChangeKind.STATUS:
-        icon = ICONS.get(change.new_status or "", "🔄")
         # A run first seen already finished has no old status: "new → **failed**", one word as usual.
-        return f"{icon} {change.old_status or 'new'} → **{change.new_status}**"
-    icon = {"stalled": "⏸️", "cannot read": "⚠️", "not found": "❓", "recovered": "🔁"}.get(
-        HEADLINES[change.kind], ICONS.get(change.new_status or "", "🔔")
-    )
-    text = f"{icon} {HEADLINES[change.kind]}"
-    if change.kind in (ChangeKind.WATCHING, ChangeKind.NEW_RUN) and change.new_status:
+        return f"{mark} {change.old_status or 'new'} → **{change.new_status}**"
+    text = f"{mark} {info.headline}"
+    if info.shows_status and change.new_status:
         text += f": **{change.new_status}**"
     if change.kind == ChangeKind.PROGRESS:
         text += f": passed **{change.detail}%**"
@@ -87,12 +88,7 @@ def render_group(changes: list[Change]) -> str:
     lines = [f"**{last.target}**{generation}"]
     for change in changes:
         lines.append(f"- {headline(change)}")
-        if change.detail and change.kind in (
-            ChangeKind.NOT_FOUND,
-            ChangeKind.ERROR,
-            ChangeKind.STALLED,
-            ChangeKind.RECOVERED,
-        ):
+        if change.detail and KINDS[change.kind].shows_detail:
             lines.append(f"- {change.detail}")
     if all(c.new_status is None for c in changes):
         # No task behind these (not found, cannot read, recovered while still not found): no facts.
@@ -131,35 +127,24 @@ def group(changes: list[Change]) -> list[list[Change]]:
     return list(groups.values())
 
 
-def render(
-    changes: list[Change],
-    *,
-    at_mobiles: tuple[str, ...] = (),
-    keyword: str | None = None,
-    max_bytes: int = MAX_BYTES,
-    measure: Callable[[Message], int] | None = None,
-) -> Message:
-    """One digest for all changes whose whole request body (``measure``) stays within ``max_bytes``.
+def render(changes: list[Change], style: DigestStyle) -> Message:
+    """One digest for all changes whose whole request body stays within the style's budget.
 
-    The body counts everything that is sent: title, blocks, the mention line and the mentions list,
-    the keyword and the JSON escaping. Blocks that do not fit become one "+N more" line.
+    The body counts everything that is sent: title, blocks, the mention text and the mentions list,
+    the keyword and the escaping. Blocks that do not fit become one "+N more" line.
     """
-    size = measure or dingtalk_body_size
     urgent = any(c.urgent for c in changes)
     failed = sum(1 for c in changes if c.kind == ChangeKind.STATUS and c.new_status == "failed")
     title = f"taskwatch: {len(changes)} change{'s' if len(changes) != 1 else ''}"
     if failed:
         title += f", {failed} failed"
-    mentions = at_mobiles if urgent else ()
+    mentions = style.mentions if urgent else ()
+    ping = style.mention_text(mentions) if mentions else ""
 
     def assemble(blocks: list[str]) -> Message:
-        parts = [f"#### {title}", *blocks]
-        if mentions:
-            # DingTalk pings a mobile only if "@mobile" also appears in the text.
-            parts.append(" ".join(f"@{mobile}" for mobile in mentions))
-        text = "\n\n".join(parts)
-        if keyword and keyword not in text:
-            text += f"\n\n{keyword}"
+        text = "\n\n".join([f"#### {title}", *blocks, *([ping] if ping else [])])
+        if style.keyword and style.keyword not in text:
+            text += f"\n\n{style.keyword}"
         return Message(title=title, text=text, at_mobiles=mentions)
 
     blocks: list[str] = []
@@ -168,7 +153,7 @@ def render(
         block = _safe_block(changes_of_task)
         left = len(changes) - shown - len(changes_of_task)
         trial = [*blocks, block, *([_more(left)] if left else [])]
-        if size(assemble(trial)) > max_bytes:
+        if style.max_bytes is not None and style.measure(assemble(trial)) > style.max_bytes:
             blocks.append(_more(len(changes) - shown))
             break
         blocks.append(block)
@@ -187,10 +172,3 @@ def _safe_block(changes: list[Change]) -> str:
     except Exception as err:
         kinds = ", ".join(sorted({c.kind.value for c in changes}))
         return f"**{changes[-1].target}**\n- {kinds} (details cannot be shown: {type(err).__name__})"
-
-
-def dingtalk_body_size(message: Message) -> int:
-    """Bytes of the JSON body the DingTalk notifier sends for ``message``."""
-    from .dingtalk import body
-
-    return len(body(message))
