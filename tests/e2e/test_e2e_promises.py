@@ -14,6 +14,7 @@ from alibabacloud_oss_v2 import defaults as oss_defaults
 from conftest import BUCKET, Cloud
 
 from taskwatch import opensearch
+from taskwatch.kinds import KINDS
 from taskwatch.model import Change, ChangeKind
 from taskwatch_emulator import Step
 
@@ -59,19 +60,12 @@ def claim_bodies(cloud: Cloud) -> dict[str, dict[str, object]]:
 
 # The digest parsed back into changes: (target, generation, kind, value) per headline line.
 _BLOCK = re.compile(r"^\*\*(?P<target>[^*]+)\*\*(?: · gen (?P<gen>\S+))?$")
+# Built from the kinds table, so a new kind is parsed (or this fails) rather than silently dropped.
+_KINDS = {info.headline: kind.value for kind, info in KINDS.items() if info.headline}
 _HEADLINE = re.compile(
     r"^- \S+ (?:\S+ → \*\*(?P<status>[^*]+)\*\*$|progress: passed \*\*(?P<pct>[0-9.]+)%\*\*$"
-    r"|(?P<other>now watching|new run|stalled|moving again|not found|cannot read|recovered)\b)"
+    r"|(?P<other>" + "|".join(re.escape(h) for h in sorted(_KINDS, key=len, reverse=True)) + r")\b)"
 )
-_KINDS = {
-    "now watching": "watching",
-    "new run": "new_run",
-    "stalled": "stalled",
-    "moving again": "moving",
-    "not found": "not_found",
-    "cannot read": "error",
-    "recovered": "recovered",
-}
 
 
 def delivered(texts: list[str]) -> list[tuple[str, str | None, str, str]]:
