@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from responses import matchers
 
 from taskwatch.digest import Message, progress_bar
-from taskwatch.model import Change, ChangeKind
+from taskwatch.model import Change, ChangeKind, Task
 from taskwatch.notifiers.dingtalk import MAX_BYTES, DingTalkNotifier, body, digest, payload, sign
 from taskwatch.ports import DeliveryError
 
@@ -79,8 +79,26 @@ def render(changes: list[Change], *, at_mobiles: tuple[str, ...] = (), keyword: 
     return digest(changes, at_mobiles, keyword)
 
 
-def change(kind: ChangeKind, target: str = "app/fn/inst@latest", **fields: object) -> Change:
-    return Change(target=target, kind=kind, base_rev=1, value="v", **fields)  # type: ignore[arg-type]
+TASK_FIELDS = ("progress", "start_time", "end_time", "metrics", "errors")
+
+
+def change(
+    kind: ChangeKind,
+    target: str = "app/fn/inst@latest",
+    *,
+    generation: str | None = None,
+    new_status: str | None = None,
+    old_status: str | None = None,
+    detail: str = "",
+    **task_fields: object,
+) -> Change:
+    """A change as the rules make it: with the run as read when it has a status or run facts."""
+    assert set(task_fields) <= set(TASK_FIELDS), task_fields
+    if new_status is None and not task_fields:
+        return Change(target, kind, 1, "v", old_status=old_status, detail=detail, run=generation)
+    facts = {"progress": 0, **task_fields}
+    task = Task(generation or "1", new_status or "running", **facts)  # type: ignore[arg-type]
+    return Change(target, kind, 1, "v", task, old_status=old_status, detail=detail)
 
 
 def test_digest_mentions_only_for_urgent_changes() -> None:

@@ -47,27 +47,11 @@ class _Target:
         discriminator: str,
         task: Task | None = None,
         *,
-        generation: str | None = None,
+        run: str | None = None,
         old_status: str | None = None,
         detail: str = "",
     ) -> Change:
-        if task is None:
-            return Change(self.key, kind, self.base, discriminator, generation=generation, detail=detail)
-        return Change(
-            target=self.key,
-            kind=kind,
-            base_rev=self.base,
-            value=discriminator,
-            generation=task.generation,
-            old_status=old_status,
-            new_status=task.status,
-            progress=task.progress,
-            start_time=task.start_time,
-            end_time=task.end_time,
-            metrics=task.metrics,
-            errors=task.errors,
-            detail=detail,
-        )
+        return Change(self.key, kind, self.base, discriminator, task, old_status=old_status, detail=detail, run=run)
 
 
 def progress_bucket(progress: float, step: float) -> int:
@@ -212,19 +196,17 @@ def failed_read(t: _Target, old: TargetState | None, failure: ReadFailure) -> tu
         changes: list[Change] = []
         if entry.error_alerted:
             detail = f"reads work again after: {entry.last_error}"
-            changes.append(t.change(ChangeKind.RECOVERED, "", generation=entry.generation, detail=detail))
+            changes.append(t.change(ChangeKind.RECOVERED, "", run=entry.generation, detail=detail))
         entry = replace(entry, error_count=0, error_alerted=False, last_error=None)
         if not entry.not_found:
-            changes.append(
-                t.change(ChangeKind.NOT_FOUND, entry.generation or "", generation=None, detail=failure.message)
-            )
+            changes.append(t.change(ChangeKind.NOT_FOUND, entry.generation or "", detail=failure.message))
         return changes, replace(entry, not_found=True)
     count = entry.error_count + 1
     cause = f"{failure.kind.value}: {failure.message}"
     entry = replace(entry, error_count=count, last_error=cause)
     if count >= t.rules.error_ticks and not entry.error_alerted:
         detail = f"{count} failed reads in a row; last: {cause}"
-        alert = t.change(ChangeKind.ERROR, "", generation=entry.generation, detail=detail)
+        alert = t.change(ChangeKind.ERROR, "", run=entry.generation, detail=detail)
         return [alert], replace(entry, error_alerted=True)
     return [], entry
 

@@ -215,27 +215,53 @@ class State:
 
 @dataclass(frozen=True)
 class Change:
+    """One thing to tell. ``task`` is the run as read (None for not found, cannot read, ...), and
+    ``run`` names the run such a change is about."""
+
     target: str
     kind: ChangeKind
     base_rev: int  # revision of the stored entry the change was computed against
-    value: str  # the new value that makes this change distinct (status, progress step, ...)
-    generation: str | None = None
+    discriminator: str  # what makes this change distinct from others of its kind (status, step, ...)
+    task: Task | None = None
     old_status: str | None = None
-    new_status: str | None = None
-    progress: float = 0
-    start_time: int = 0
-    end_time: int = 0
-    metrics: tuple[tuple[str, str], ...] = ()
-    errors: tuple[str, ...] = ()
     detail: str = ""
+    run: str | None = None
 
     @property
     def id(self) -> str:
         """Deterministic: two ticks that read the same state compute the same id."""
-        raw = f"{self.target}\n{self.base_rev}\n{self.kind.value}\n{self.value}"
+        raw = f"{self.target}\n{self.base_rev}\n{self.kind.value}\n{self.discriminator}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     @property
     def urgent(self) -> bool:
         """Urgent changes mention the owners."""
         return is_urgent(self.kind, self.new_status)
+
+    @property
+    def generation(self) -> str | None:
+        return self.task.generation if self.task is not None else self.run
+
+    @property
+    def new_status(self) -> str | None:
+        return self.task.status if self.task is not None else None
+
+    @property
+    def progress(self) -> float:
+        return self.task.progress if self.task is not None else 0
+
+    @property
+    def start_time(self) -> int:
+        return self.task.start_time if self.task is not None else 0
+
+    @property
+    def end_time(self) -> int:
+        return self.task.end_time if self.task is not None else 0
+
+    @property
+    def metrics(self) -> tuple[tuple[str, str], ...]:
+        return self.task.metrics if self.task is not None else ()
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        return self.task.errors if self.task is not None else ()

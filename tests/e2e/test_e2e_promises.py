@@ -64,7 +64,7 @@ _BLOCK = re.compile(r"^\*\*(?P<target>[^*]+)\*\*(?: · gen (?P<gen>\S+))?$")
 _KINDS = {info.headline: kind.value for kind, info in KINDS.items() if info.headline}
 _HEADLINE = re.compile(
     r"^- \S+ (?:\S+ → \*\*(?P<status>[^*]+)\*\*$|progress: passed \*\*(?P<pct>[0-9.]+)%\*\*$"
-    r"|(?P<other>" + "|".join(re.escape(h) for h in sorted(_KINDS, key=len, reverse=True)) + r")\b)"
+    r"|(?P<other>" + "|".join(re.escape(h) for h in sorted(_KINDS, key=len, reverse=True)) + r")(?=:|$))"
 )
 
 
