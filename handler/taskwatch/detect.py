@@ -103,15 +103,7 @@ def _detect_target(t: _Target, old: TargetState | None, obs: Observation) -> tup
     if task.generation != old.generation:
         fresh = _entry_from_task(task, t.now)
         return changes + new_runs(t, old, obs), replace(fresh, rev=entry.rev)
-    entry = replace(
-        entry,
-        status=task.status,
-        progress=task.progress,
-        start_time=task.start_time,
-        end_time=task.end_time,
-        metrics=task.metrics,
-        errors=task.errors,
-    )
+    entry = _with_task(entry, task)
     if task.status != old.status:
         changes.append(status_change(t, old, task))
         return changes, replace(entry, stalled=False, progress_since=t.now)
@@ -211,14 +203,18 @@ def failed_read(t: _Target, old: TargetState | None, failure: ReadFailure) -> tu
     return [], entry
 
 
-def _entry_from_task(task: Task, now: int) -> TargetState:
-    return TargetState(
-        generation=task.generation,
+def _with_task(entry: TargetState, task: Task) -> TargetState:
+    """``entry`` with what the run as read says now."""
+    return replace(
+        entry,
         status=task.status,
         progress=task.progress,
         start_time=task.start_time,
         end_time=task.end_time,
         metrics=task.metrics,
         errors=task.errors,
-        progress_since=now,
     )
+
+
+def _entry_from_task(task: Task, now: int) -> TargetState:
+    return _with_task(TargetState(generation=task.generation, progress_since=now), task)
