@@ -18,9 +18,9 @@ from taskwatch.opensearch import (
     OpenSearchClient,
     TaskNotFound,
     TransientError,
-    parse_extend_info,
 )
 from taskwatch.settings import Credentials, Endpoint, Target
+from taskwatch.task_answers import parse_extend_info
 from taskwatch_emulator.auth import roa_signature, roa_string_to_sign
 
 SDK_TARGET = "aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send"
@@ -275,7 +275,7 @@ def test_values_no_computation_survives_are_a_bad_answer(raw: str) -> None:
     ],
 )
 def test_times_outside_2000_to_2100_are_unknown(value: object, ms: int) -> None:
-    from taskwatch.opensearch import parse_time
+    from taskwatch.task_answers import parse_time
 
     assert parse_time(value) == ms
 
@@ -306,7 +306,7 @@ def test_progress_may_come_as_text_with_a_percent_sign() -> None:
     ],
 )
 def test_generations_and_iso_times_are_read_as_written(fields: dict[str, object], expected: str) -> None:
-    from taskwatch.opensearch import parse_task
+    from taskwatch.task_answers import parse_task
 
     task = parse_task({"Status": "running", **fields})
     assert task.generation == expected
