@@ -1,30 +1,38 @@
 #!/usr/bin/env python3
 """Build the Function Compute code package of taskwatch.
 
-    python3 infra/build_package.py [--out build] [--pip-cache DIR] [--python312 PATH] [--no-bytecode]
+    python3 infra/build_package.py [--runtime python3.10|python3.12] [--out build] [--pip-cache DIR]
+                                   [--python PATH] [--no-bytecode]
 
 Result (under --out, default ``build/`` at the repository root):
 
 - ``package/``: what FC unpacks at ``/code``: the contents of ``handler/`` (``index.py``,
   ``taskwatch/``) without caches or tests, and ``python/`` with the pinned dependencies of
-  ``infra/requirements-fc.txt`` installed for Linux x86_64 and CPython 3.12 (binary wheels only).
-  s.yaml sets ``PYTHONPATH=/code/python``.
+  ``infra/requirements-fc.txt`` installed for Linux x86_64 and the runtime's CPython (binary wheels
+  only). s.yaml sets ``PYTHONPATH=/code/python``.
 - ``taskwatch-fc.zip``: that folder zipped reproducibly (sorted entries, fixed timestamps and
   permissions), the file s.yaml deploys.
-- ``taskwatch-fc.manifest``: a first ``#`` line naming the bytecode mode, then one line per file,
-  ``sha256  size  path``, sorted.
+- ``taskwatch-fc.manifest``: a first ``#`` line naming the bytecode mode and the runtime, then one
+  line per file, ``sha256  size  path``, sorted.
+
+Runtime. ``--runtime`` is FC's runtime name, ``python3.12`` (the default) or ``python3.10``; s.yaml
+passes the one it deploys. The pins may carry PEP 508 markers (``; python_version < "3.11"``):
+the build evaluates them for the runtime's Python, not for the one running the build, and installs
+exactly the pins that apply (pip ``--no-deps``), then checks every installed distribution's
+``Requires-Python`` and ``Requires-Dist`` for the runtime. So a build on Python 3.10 gives the same
+python3.12 package as a build on 3.12, and a pin the runtime needs but the file lacks stops the build.
 
 Bytecode. FC's ``/code`` is read-only, so a package without ``.pyc`` is compiled again at every
 cold start (the SDKs: ~0.9 s of CPU, ~11 s at s.yaml's 0.1 vCPU). The build therefore compiles the
-package with a CPython 3.12 interpreter (``--python312 PATH``, else a working ``python3.12`` on PATH,
-else the newest ``~/.pyenv/versions/3.12.*/bin/python``):
+package with a CPython of the runtime's version (``--python PATH``, else a working ``python3.X`` on
+PATH, else the newest ``~/.pyenv/versions/3.X.*/bin/python``):
 
 - ``python/`` (the dependencies) becomes *sourceless*: ``compileall -b`` writes ``x.pyc`` beside
   ``x.py`` (the legacy layout, which CPython imports without a source), then every ``.py`` with a
   ``.pyc`` beside it is deleted (``KEEP_SOURCES`` lists any a dependency reads as data: none today)
   and the ``RECORD`` files name the ``.pyc`` instead. This keeps the zip under 12 MB.
 - our code (``index.py``, ``taskwatch/``) keeps its ``.py`` (readable tracebacks) and gets
-  ``__pycache__/*.cpython-312.pyc``.
+  ``__pycache__/*.cpython-3X.pyc``.
 
 All ``.pyc`` are ``--invalidation-mode unchecked-hash``: no source mtime inside (the zip's 1980
 timestamps would make timestamp-checked ones stale) and never re-validated at import. They are
@@ -32,13 +40,13 @@ compiled in one process (no ``-j``: marshal's reference flags depend on what a w
 before, so a parallel run is not byte-reproducible) with ``PYTHONHASHSEED=0`` (set constants), and
 name ``/code/...`` as their file (what FC's tracebacks show), not the build folder. The build then
 imports the SDKs and every ``taskwatch`` module from the package with that interpreter (``-I``,
-when the build machine is Linux x86_64, the wheels' platform). Without a CPython 3.12 the package
-is built from sources only, with a warning; ``--no-bytecode`` asks for that. The mode is in the
-log and on the manifest's first line.
+when the build machine is Linux x86_64, the wheels' platform). Without a CPython of the runtime's
+version the package is built from sources only, with a warning; ``--no-bytecode`` asks for that.
+The mode is in the log and on the manifest's first line.
 
-Same inputs (including the CPython 3.12 release that compiles) give the same file list and
-contents, and the same zip bytes with the same zlib. Only the standard library and pip are needed,
-on any OS (the wheels are chosen for the target platform, not the build machine), plus CPython 3.12
+Same inputs (including the CPython release that compiles) give the same file list and contents,
+and the same zip bytes with the same zlib. Only the standard library and pip are needed, on any OS
+(the wheels are chosen for the target platform, not the build machine), plus the runtime's CPython
 for the bytecode. ``s deploy`` runs this as its pre-deploy action.
 """
 
@@ -65,7 +73,6 @@ REPO = Path(__file__).resolve().parent.parent
 HANDLER_DIR = REPO / "handler"
 REQUIREMENTS = REPO / "infra" / "requirements-fc.txt"
 PLATFORM = "manylinux2014_x86_64"
-PYTHON_VERSION = "3.12"
 DEPS_DIR = "python"
 DIRECT = ("aliyun-python-sdk-core", "alibabacloud-oss-v2", "requests")  # pyproject's dependencies
 ZIP_NAME = "taskwatch-fc.zip"
@@ -80,13 +87,66 @@ EXCLUDED_FILES = {".DS_Store"}
 FORBIDDEN_ANYWHERE = {"taskwatch_emulator"}
 FORBIDDEN_IN_CODE = {"tests", "test", "emulator"}  # our code; a dependency may ship its own tests
 
+
+@dataclass(frozen=True)
+class Runtime:
+    """An FC Python runtime the package can be built for."""
+
+    name: str  # FC's runtime name, as in s.yaml's `runtime`
+    version: str  # its CPython minor version, e.g. "3.12"
+    magic: int  # importlib.util.MAGIC_NUMBER of that version (the same for every micro release)
+
+    @property
+    def magic_bytes(self) -> bytes:
+        return self.magic.to_bytes(2, "little") + b"\r\n"
+
+    @property
+    def pyc_tag(self) -> str:
+        return "cpython-" + self.version.replace(".", "")
+
+    def environment(self) -> dict[str, str]:
+        """PEP 508 marker values of the runtime (Linux x86_64 CPython), not of the build machine.
+
+        FC does not name its micro release; markers split at minor versions in practice, and a
+        fixed ``X.Y.0`` keeps the resolution independent of whichever interpreter builds.
+        """
+        full = f"{self.version}.0"
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": full,
+            "os_name": "posix",
+            "platform_machine": "x86_64",
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": "Linux",
+            "platform_version": "",
+            "python_full_version": full,
+            "python_version": self.version,
+            "sys_platform": "linux",
+            "extra": "",
+        }
+
+
+# python3.12 is in public preview and not offered in every region; python3.10 is everywhere.
+RUNTIMES = {r.name: r for r in (Runtime("python3.10", "3.10", 3439), Runtime("python3.12", "3.12", 3531))}
+DEFAULT_RUNTIME = "python3.12"
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def runtime_named(name: str) -> Runtime:
+    runtime = RUNTIMES.get(name.strip())
+    if runtime is None:
+        raise BuildError(f"runtime {name!r} is not supported; use one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
 # --- bytecode ---------------------------------------------------------------------------------
 FC_CODE_ROOT = "/code"  # where FC unpacks the package: the file name the .pyc carry for tracebacks
-# The .pyc header of CPython 3.12 (importlib.util.MAGIC_NUMBER; the same for every 3.12.x release)
-# and its flags word for --invalidation-mode unchecked-hash (PEP 552: hash-based, not checked).
-MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
+# The flags word of a .pyc for --invalidation-mode unchecked-hash (PEP 552: hash-based, not checked).
 UNCHECKED_HASH_FLAGS = (1).to_bytes(4, "little")
-PYC_TAG = "cpython-312"
 # Dependency .py files read as data (not imported), kept beside their .pyc, as paths under python/.
 # None today: of the pinned distributions only cffi's setuptools_ext and pycparser's _ast_gen name
 # .py files, at build time of other projects, never when taskwatch runs.
@@ -104,15 +164,15 @@ VERIFY_IMPORTS = (
     "alibabacloud_oss_v2",
     "requests",
 )
-NO_BYTECODE_HINT = (
-    "every cold start on FC will compile the SDKs again (~0.9 s of CPU, ~11 s at 0.1 vCPU, instead "
-    "of ~0.3 s / ~4 s). To fix: install CPython 3.12 (e.g. `pyenv install 3.12`, or your OS's "
-    "python3.12 package) and put python3.12 on PATH, or pass --python312 /path/to/python3.12"
-)
 
 
-class BuildError(RuntimeError):
-    pass
+def no_bytecode_hint(runtime: Runtime) -> str:
+    v = runtime.version
+    return (
+        "every cold start on FC will compile the SDKs again (~0.9 s of CPU, ~11 s at 0.1 vCPU, instead "
+        f"of ~0.3 s / ~4 s). To fix: install CPython {v} (e.g. `pyenv install {v}`, or your OS's "
+        f"python{v} package) and put python{v} on PATH, or pass --python /path/to/python{v}"
+    )
 
 
 def log(message: str) -> None:
@@ -123,18 +183,76 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def read_pins(path: Path = REQUIREMENTS) -> dict[str, str]:
-    """``name==version`` lines of the requirements file, by normalized name."""
+def read_pins(path: Path = REQUIREMENTS, runtime: Runtime | None = None) -> dict[str, str]:
+    """The ``name==version [; marker]`` lines of the requirements file that apply to ``runtime``.
+
+    Markers are evaluated here, for the runtime's Python (default: the default runtime): pip would
+    evaluate them for the Python that runs the build, which need not be the one FC runs.
+    """
+    target = runtime or RUNTIMES[DEFAULT_RUNTIME]
     pins: dict[str, str] = {}
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)", line)
+        requirement, _, marker = line.partition(";")
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)", requirement.strip())
         if not match:
             raise BuildError(f"{path.name}:{number}: {line!r} is not pinned as name==version")
-        pins[normalize(match.group(1))] = match.group(2)
+        if marker.strip() and not marker_holds(marker.strip(), target, f"{path.name}:{number}"):
+            continue
+        name = normalize(match.group(1))
+        if name in pins:
+            raise BuildError(f"{path.name}:{number}: {name} is pinned twice for {target.name}")
+        pins[name] = match.group(2)
     return pins
+
+
+def marker_holds(marker: str, runtime: Runtime, where: str) -> bool:
+    """A PEP 508 marker evaluated for the runtime, with pip's own marker implementation."""
+    from pip._vendor.packaging.markers import InvalidMarker, Marker
+
+    try:
+        return bool(Marker(marker).evaluate(runtime.environment()))
+    except InvalidMarker as exc:
+        raise BuildError(f"{where}: bad marker {marker!r}: {exc}") from None
+
+
+def check_requirements(deps: Path, runtime: Runtime) -> None:
+    """Every installed distribution's Requires-Python and Requires-Dist hold on the runtime.
+
+    pip installs the pins without their dependencies (it would evaluate the dependencies' markers
+    for the build machine's Python, e.g. pull typing-extensions into a 3.12 package built on 3.10,
+    or miss it in a 3.10 package built on 3.12): this is where a pin the runtime needs is found missing.
+    """
+    from email.parser import HeaderParser
+
+    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+    from pip._vendor.packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    environment = runtime.environment()
+    installed = installed_distributions(deps)
+    problems: list[str] = []
+    for info in sorted(deps.glob("*.dist-info")):
+        metadata = HeaderParser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
+        name = str(metadata.get("Name") or info.name)
+        try:
+            requires_python = str(metadata.get("Requires-Python") or "").strip()
+            if requires_python and not SpecifierSet(requires_python).contains(
+                environment["python_full_version"], prereleases=True
+            ):
+                problems.append(f"{name} requires Python {requires_python}")
+            for line in metadata.get_all("Requires-Dist") or []:
+                requirement = Requirement(str(line))
+                if requirement.marker is not None and not requirement.marker.evaluate(environment):
+                    continue
+                have = installed.get(normalize(requirement.name))
+                if have is None or not requirement.specifier.contains(have, prereleases=True):
+                    problems.append(f"{name} needs {str(line).strip()!r}, pinned: {have or 'nothing'}")
+        except (InvalidRequirement, InvalidSpecifier) as exc:
+            problems.append(f"{name}: unreadable metadata ({exc})")
+    if problems:
+        raise BuildError(f"{REQUIREMENTS.name} does not fit {runtime.name}: " + "; ".join(problems))
 
 
 def _excluded(path: Path) -> bool:
@@ -164,9 +282,17 @@ def copy_code_tree(source: Path, target: Path) -> None:
             shutil.copyfile(entry, target / entry.name)
 
 
-def pip_command(target: Path, requirements: Path, pip_cache: Path | None, dry_run_report: Path | None) -> list[str]:
+def pip_command(
+    target: Path,
+    requirements: Path,
+    pip_cache: Path | None,
+    dry_run_report: Path | None,
+    runtime: Runtime | None = None,
+    python: str = sys.executable,
+) -> list[str]:
+    """pip for the runtime's platform; an install takes exactly the pins (``--no-deps``), a dry run resolves."""
     command = [
-        sys.executable,
+        python,
         "-m",
         "pip",
         "install",
@@ -178,7 +304,7 @@ def pip_command(target: Path, requirements: Path, pip_cache: Path | None, dry_ru
         "--platform",
         PLATFORM,
         "--python-version",
-        PYTHON_VERSION,
+        (runtime or RUNTIMES[DEFAULT_RUNTIME]).version,
         "--implementation",
         "cp",
         "--target",
@@ -190,6 +316,11 @@ def pip_command(target: Path, requirements: Path, pip_cache: Path | None, dry_ru
         command += ["--cache-dir", str(pip_cache)]
     if dry_run_report is not None:
         command += ["--dry-run", "--ignore-installed", "--report", str(dry_run_report)]
+    else:
+        # The pins are complete (check_pins, check_requirements): pip must neither add a dependency
+        # by evaluating its marker for the build machine's Python nor refuse a pin whose
+        # Requires-Python fits the runtime but not that Python.
+        command += ["--no-deps", "--ignore-requires-python"]
     return command
 
 
@@ -201,10 +332,14 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def install_dependencies(target: Path, pip_cache: Path | None) -> None:
+def install_dependencies(target: Path, pip_cache: Path | None, pins: dict[str, str], runtime: Runtime) -> None:
+    """Install exactly ``pins`` (the requirements that apply to the runtime) into ``target``."""
     target.mkdir()
-    command = pip_command(target, REQUIREMENTS, pip_cache, None)
-    result = subprocess.run(command, env=_pip_env(), capture_output=True, text=True, check=False)  # noqa: S603
+    with tempfile.TemporaryDirectory() as scratch:
+        requirements = Path(scratch) / f"requirements-{runtime.name}.txt"
+        requirements.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()), encoding="utf-8")
+        command = pip_command(target, requirements, pip_cache, None, runtime)
+        result = subprocess.run(command, env=_pip_env(), capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise BuildError(f"pip install failed (exit {result.returncode}): {' '.join(command)}")
@@ -242,8 +377,8 @@ def check_pins(deps: Path, pins: dict[str, str]) -> None:
 
 
 @dataclass(frozen=True)
-class Python312:
-    """A CPython 3.12 interpreter that can compile for FC's runtime."""
+class Interpreter:
+    """A CPython of the runtime's version, which compiles the package's bytecode."""
 
     path: str
     version: str  # e.g. 3.12.1
@@ -257,8 +392,8 @@ PROBE = (
 )
 
 
-def probe_python312(path: str) -> tuple[Python312 | None, str]:
-    """The interpreter at ``path`` if it is a working CPython 3.12, else None and why not."""
+def probe_python(path: str, runtime: Runtime) -> tuple[Interpreter | None, str]:
+    """The interpreter at ``path`` if it is a working CPython of the runtime's version, else None and why not."""
     try:
         result = subprocess.run(  # noqa: S603
             [path, "-I", "-S", "-c", PROBE], capture_output=True, text=True, timeout=60, check=False
@@ -270,34 +405,39 @@ def probe_python312(path: str) -> tuple[Python312 | None, str]:
         why = (result.stderr.strip().splitlines() or [""])[0][:200]
         return None, f"{path}: does not run (exit {result.returncode}: {why})"
     name, version, magic, system, machine = fields
-    if name != "cpython" or not version.startswith("3.12.") or bytes.fromhex(magic) != MAGIC_312:
-        return None, f"{path}: is {name} {version} (magic {magic}), not CPython 3.12"
-    return Python312(path, version, system == "Linux" and machine in ("x86_64", "AMD64")), ""
+    wanted = f"CPython {runtime.version}"
+    if (
+        name != "cpython"
+        or not version.startswith(f"{runtime.version}.")
+        or bytes.fromhex(magic) != runtime.magic_bytes
+    ):
+        return None, f"{path}: is {name} {version} (magic {magic}), not {wanted}"
+    return Interpreter(path, version, system == "Linux" and machine in ("x86_64", "AMD64")), ""
 
 
-def _pyenv_312() -> list[str]:
+def _pyenv(runtime: Runtime) -> list[str]:
     root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
     found = []
-    for candidate in root.glob("versions/3.12.*/bin/python"):
-        micro = re.fullmatch(r"3\.12\.(\d+)", candidate.parent.parent.name)
+    for candidate in root.glob(f"versions/{runtime.version}.*/bin/python"):
+        micro = re.fullmatch(re.escape(runtime.version) + r"\.(\d+)", candidate.parent.parent.name)
         if micro:  # a release, not 3.12-dev or 3.12.0rc1
             found.append((int(micro.group(1)), str(candidate)))
     return [path for _, path in sorted(found, reverse=True)]
 
 
-def find_python312(explicit: str | None) -> Python312 | None:
-    """``--python312 PATH`` (must work), else ``python3.12`` on PATH, else the newest pyenv 3.12."""
+def find_python(explicit: str | None, runtime: Runtime) -> Interpreter | None:
+    """``--python PATH`` (must work), else ``pythonX.Y`` on PATH, else the newest pyenv X.Y."""
     if explicit:
-        found, problem = probe_python312(explicit)
+        found, problem = probe_python(explicit, runtime)
         if found is None:
-            raise BuildError(f"--python312 {problem}")
+            raise BuildError(f"--python {problem} (the runtime is {runtime.name})")
         return found
-    on_path = shutil.which("python3.12")
-    for candidate in ([on_path] if on_path else []) + _pyenv_312():
-        found, problem = probe_python312(candidate)
+    on_path = shutil.which(f"python{runtime.version}")
+    for candidate in ([on_path] if on_path else []) + _pyenv(runtime):
+        found, problem = probe_python(candidate, runtime)
         if found is not None:
             return found
-        log(f"skipping {problem}")  # e.g. a pyenv shim with no 3.12 selected
+        log(f"skipping {problem}")  # e.g. a pyenv shim with no such version selected
     return None
 
 
@@ -307,7 +447,7 @@ def _compile_env() -> dict[str, str]:
     return env
 
 
-def _compileall(python: Python312, source_root: Path, fc_root: str, targets: list[Path], legacy: bool) -> None:
+def _compileall(python: Interpreter, source_root: Path, fc_root: str, targets: list[Path], legacy: bool) -> None:
     """compileall, serially; ``legacy``: ``x.pyc`` beside ``x.py`` (for sourceless), else ``__pycache__``.
 
     A dependency file that does not compile keeps its .py (reported here, listed by make_sourceless);
@@ -366,7 +506,7 @@ print(json.dumps({"names": len(names), "deps": len(from_deps), "sources": [f for
 """
 
 
-def verify_imports(package: Path, python: Python312, kept: list[str]) -> str:
+def verify_imports(package: Path, python: Interpreter, kept: list[str]) -> str:
     """Import the SDKs, index and every taskwatch module from the package, isolated; return a summary."""
     if not python.runs_wheels:
         return "imports not tried (the build machine is not Linux x86_64, the wheels' platform)"
@@ -389,19 +529,26 @@ def iter_files(root: Path) -> Iterator[Path]:
     yield from sorted(files, key=lambda path: path.relative_to(root).as_posix())
 
 
-def _pyc_header_ok(path: Path) -> bool:
+def _pyc_header_ok(path: Path, runtime: Runtime) -> bool:
     with path.open("rb") as handle:
-        return handle.read(8) == MAGIC_312 + UNCHECKED_HASH_FLAGS
+        return handle.read(8) == runtime.magic_bytes + UNCHECKED_HASH_FLAGS
 
 
-def check_package(root: Path, bytecode: bool = False, kept_sources: Collection[str] = KEEP_SOURCES) -> None:
+def check_package(
+    root: Path,
+    bytecode: bool = False,
+    kept_sources: Collection[str] = KEEP_SOURCES,
+    runtime: Runtime | None = None,
+) -> None:
     """The package holds no tests, no emulator, no symlinks, and only the bytecode it should.
 
     Without bytecode: no ``.pyc``, no ``__pycache__``. With it: ``python/`` holds legacy-layout
     ``.pyc`` (no ``__pycache__``) and no ``.py`` but ``kept_sources``; our code holds each ``.py``
-    and its ``__pycache__/<name>.cpython-312.pyc``, nothing else there; every ``.pyc`` is CPython
-    3.12's, unchecked-hash. ``.pyo`` never.
+    and its ``__pycache__/<name>.cpython-3XY.pyc``, nothing else there; every ``.pyc`` is the
+    runtime's CPython's (default: the default runtime), unchecked-hash. ``.pyo`` never.
     """
+    target = runtime or RUNTIMES[DEFAULT_RUNTIME]
+    tag = target.pyc_tag
     problems: list[str] = []
     for path in iter_files(root):
         relative = path.relative_to(root)
@@ -419,22 +566,22 @@ def check_package(root: Path, bytecode: bool = False, kept_sources: Collection[s
             if in_deps:
                 stray = cached or ".cpython-" in path.name
             else:
-                stem = path.name.removesuffix(f".{PYC_TAG}.pyc")
+                stem = path.name.removesuffix(f".{tag}.pyc")
                 stray = not (
                     parts[-2] == "__pycache__"
-                    and path.name == f"{stem}.{PYC_TAG}.pyc"
+                    and path.name == f"{stem}.{tag}.pyc"
                     and (path.parent.parent / f"{stem}.py").is_file()
                 )
             if stray:
                 problems.append(f"stray bytecode {relative}")
-            elif not _pyc_header_ok(path):
-                problems.append(f"not CPython 3.12 unchecked-hash bytecode {relative}")
+            elif not _pyc_header_ok(path, target):
+                problems.append(f"not CPython {target.version} unchecked-hash bytecode {relative}")
         elif cached:
             problems.append(f"cache {relative}")
         elif path.suffix == ".py" and bytecode:
             if in_deps and Path(*parts[1:]).as_posix() not in kept_sources:
                 problems.append(f"source left in the sourceless python/ {relative}")
-            elif not in_deps and not (path.parent / "__pycache__" / f"{path.stem}.{PYC_TAG}.pyc").is_file():
+            elif not in_deps and not (path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc").is_file():
                 problems.append(f"not compiled {relative}")
     if not (root / "index.py").is_file() or not (root / "taskwatch" / "__init__.py").is_file():
         problems.append("index.py or taskwatch/__init__.py missing")
@@ -480,17 +627,29 @@ def human(size: int) -> str:
     return f"{size / 1024 / 1024:.2f} MiB" if size >= 1024 * 1024 else f"{size / 1024:.1f} KiB"
 
 
-def resolve(pip_cache: Path | None) -> int:
-    """Show what pip resolves for the target platform (to refresh the pins)."""
+def resolve(pip_cache: Path | None, runtime: Runtime, explicit: str | None = None) -> int:
+    """Show what pip resolves for the runtime's platform and Python (to refresh the pins).
+
+    pip evaluates the dependencies' markers for the Python that runs it, so the resolution runs
+    with a CPython of the runtime's version when there is one (else this one, with a warning).
+    """
+    found = find_python(explicit, runtime)
+    python = found.path if found else sys.executable
+    if found is None and f"{sys.version_info[0]}.{sys.version_info[1]}" != runtime.version:
+        print(
+            f"build_package: warning: no CPython {runtime.version} found: markers are evaluated for this "
+            f"Python {sys.version_info[0]}.{sys.version_info[1]}, not for {runtime.name}",
+            file=sys.stderr,
+        )
     with tempfile.TemporaryDirectory() as scratch:
         direct = Path(scratch) / "direct.txt"
-        pins = read_pins()
+        pins = read_pins(REQUIREMENTS, runtime)
         direct.write_text(
             "\n".join(f"{name}=={pins[name]}" for name in DIRECT if name in pins) + "\n",
             encoding="utf-8",
         )
         report = Path(scratch) / "report.json"
-        command = pip_command(Path(scratch) / "t", direct, pip_cache, report)
+        command = pip_command(Path(scratch) / "t", direct, pip_cache, report, runtime, python)
         subprocess.run(command, env=_pip_env(), check=True, capture_output=True)  # noqa: S603
         for item in sorted(json.loads(report.read_text())["install"], key=lambda i: normalize(i["metadata"]["name"])):
             print(f"{normalize(item['metadata']['name'])}=={item['metadata']['version']}")
@@ -501,46 +660,51 @@ def build(
     out: Path,
     pip_cache: Path | None,
     handler: Path = HANDLER_DIR,
-    python312: str | None = None,
+    python: str | None = None,
     bytecode: bool = True,
+    runtime: str = DEFAULT_RUNTIME,
 ) -> dict[str, object]:
+    """Build the package for ``runtime`` (FC's name); ``python`` compiles its bytecode (default: found)."""
     started = time.monotonic()
-    pins = read_pins()
-    python = find_python312(python312) if bytecode else None  # first: a wrong --python312 fails at once
+    target = runtime_named(runtime)
+    pins = read_pins(REQUIREMENTS, target)
+    compiler = find_python(python, target) if bytecode else None  # first: a wrong --python fails at once
     out.mkdir(parents=True, exist_ok=True)
     package = out / "package"
     if package.exists():
         shutil.rmtree(package)
     package.mkdir()
     copy_code(handler, package)
-    install_dependencies(package / DEPS_DIR, pip_cache)
+    install_dependencies(package / DEPS_DIR, pip_cache, pins, target)
     check_pins(package / DEPS_DIR, pins)
+    check_requirements(package / DEPS_DIR, target)
     kept: list[str] = []
     compile_seconds = 0.0
-    if python is not None:
+    if compiler is not None:
         compile_started = time.monotonic()
-        _compileall(python, package / DEPS_DIR, f"{FC_CODE_ROOT}/{DEPS_DIR}", [package / DEPS_DIR], legacy=True)
+        _compileall(compiler, package / DEPS_DIR, f"{FC_CODE_ROOT}/{DEPS_DIR}", [package / DEPS_DIR], legacy=True)
         sourceless, kept = make_sourceless(package / DEPS_DIR)
         ours = sorted(p for p in package.iterdir() if p.name != DEPS_DIR and (p.is_dir() or p.suffix == ".py"))
-        _compileall(python, package, FC_CODE_ROOT, ours, legacy=False)
+        _compileall(compiler, package, FC_CODE_ROOT, ours, legacy=False)
         compile_seconds = time.monotonic() - compile_started
         mode = (
-            f"bytecode: CPython {python.version} (magic {int.from_bytes(MAGIC_312[:2], 'little')}), unchecked-hash; "
-            f"python/ sourceless (legacy .pyc), our code .py + __pycache__/*.{PYC_TAG}.pyc"
+            f"bytecode: CPython {compiler.version} (magic {target.magic}), unchecked-hash; "
+            f"python/ sourceless (legacy .pyc), our code .py + __pycache__/*.{target.pyc_tag}.pyc"
         )
-        log(f"{mode}; compiled with {python.path} in {compile_seconds:.1f} s")
+        log(f"{mode}; compiled with {compiler.path} in {compile_seconds:.1f} s")
         log(f"{sourceless} dependency .py replaced by their .pyc; kept as source: {kept or 'none'}")
     elif bytecode:
-        mode = "source: no bytecode (no CPython 3.12 found)"
-        warning = f"WARNING: no CPython 3.12 found, building WITHOUT bytecode: {NO_BYTECODE_HINT}."
+        mode = f"source: no bytecode (no CPython {target.version} found)"
+        warning = f"WARNING: no CPython {target.version} found, building WITHOUT bytecode: {no_bytecode_hint(target)}."
         log(warning)
         print(f"build_package: {warning}", file=sys.stderr, flush=True)
     else:
         mode = "source: no bytecode (--no-bytecode)"
         log(f"{mode}: cold starts on FC compile every imported module again")
-    check_package(package, bytecode=python is not None, kept_sources=kept)
-    if python is not None:
-        log(verify_imports(package, python, kept))
+    mode = f"{mode}; runtime {target.name}"
+    check_package(package, bytecode=compiler is not None, kept_sources=kept, runtime=target)
+    if compiler is not None:
+        log(verify_imports(package, compiler, kept))
     zip_path = out / ZIP_NAME
     count = write_zip(package, zip_path)
     lines = write_manifest(package, out / MANIFEST_NAME, mode)
@@ -550,7 +714,8 @@ def build(
         raise BuildError(f"{zip_path} is {human(zipped)}, over FC's code package limit")
     digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     seconds = time.monotonic() - started
-    log(f"{count} files, {human(unzipped)} unzipped -> {zip_path} {zipped} bytes ({human(zipped)} zipped)")
+    log(f"{target.name}: {count} files, {human(unzipped)} unzipped -> {zip_path}")
+    log(f"{zipped} bytes ({human(zipped)} zipped)")
     log(f"sha256 {digest}; built in {seconds:.1f} s")
     return {
         "package": package,
@@ -560,39 +725,51 @@ def build(
         "unzipped_bytes": unzipped,
         "sha256": digest,
         "seconds": seconds,
-        "bytecode": python is not None,
+        "bytecode": compiler is not None,
         "mode": mode,
-        "python312": python.path if python else None,
+        "runtime": target.name,
+        "python": compiler.path if compiler else None,
         "compile_seconds": compile_seconds,
     }
 
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--runtime",
+        default=DEFAULT_RUNTIME,
+        help=f"FC runtime the package is for: {' or '.join(RUNTIMES)} (default {DEFAULT_RUNTIME})",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "build", help="output folder (default: build/)")
     parser.add_argument("--handler", type=Path, default=HANDLER_DIR, help="code folder (default: handler/)")
     parser.add_argument("--pip-cache", type=Path, default=None, help="pip download cache (default: pip's own)")
     parser.add_argument(
-        "--python312",
+        "--python",
+        "--python312",  # its older name, from when the runtime was always python3.12
+        dest="python",
         default=None,
-        help="CPython 3.12 that compiles the bytecode (default: python3.12 on PATH, else ~/.pyenv/versions/3.12.*)",
+        help="CPython of the runtime's version that compiles the bytecode "
+        "(default: pythonX.Y on PATH, else ~/.pyenv/versions/X.Y.*)",
     )
     parser.add_argument(
         "--no-bytecode", action="store_true", help="ship sources only (slower cold starts; for comparisons)"
     )
     parser.add_argument(
-        "--resolve", action="store_true", help="print what pip resolves for the target platform and exit"
+        "--resolve", action="store_true", help="print what pip resolves for the runtime's platform and exit"
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.runtime.strip() not in RUNTIMES:
+        parser.error(f"--runtime {args.runtime!r} is not supported; use one of {', '.join(RUNTIMES)}")
     try:
         if args.resolve:
-            return resolve(args.pip_cache)
+            return resolve(args.pip_cache, runtime_named(args.runtime), args.python)
         build(
             args.out.resolve(),
             args.pip_cache.resolve() if args.pip_cache else None,
             args.handler.resolve(),
-            args.python312,
+            args.python,
             not args.no_bytecode,
+            args.runtime,
         )
     except BuildError as exc:
         print(f"build_package: error: {exc}", file=sys.stderr)

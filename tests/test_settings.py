@@ -125,3 +125,30 @@ def test_endpoints() -> None:
     assert settings.opensearch_endpoint == Endpoint("http", "127.0.0.1:8080")
     assert settings.oss_endpoint == Endpoint("https", "localhost:9") and settings.oss_endpoint.is_local
     assert not Endpoint("https", "oss-cn-hangzhou.aliyuncs.com").is_local
+
+
+@pytest.mark.parametrize("variable", ["TASKWATCH_OPENSEARCH_ENDPOINT", "TASKWATCH_OSS_ENDPOINT"])
+@pytest.mark.parametrize("value", ["http://127.0.0.1:99999", "localhost:0", "https://[::1]:70000", "h.example:65536"])
+def test_endpoint_ports_outside_1_to_65535_name_the_variable_and_value(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as failure:
+        load_settings({**BASE, variable: value})
+    assert failure.value.variable == variable
+    assert str(failure.value).startswith(f"{variable}: {value!r}: port ") and "1 to 65535" in str(failure.value)
+
+
+def test_endpoint_ports_in_range_are_kept() -> None:
+    for value, host in [("h.example:1", "h.example:1"), ("http://[::1]:65535", "[::1]:65535"), ("[::1]", "[::1]")]:
+        assert load_settings({**BASE, "TASKWATCH_OSS_ENDPOINT": value}).oss_endpoint.host == host  # type: ignore[union-attr]
+
+
+def test_a_status_of_file_state_needs_no_region() -> None:
+    no_region = {k: v for k, v in BASE.items() if k != "TASKWATCH_REGION"}
+    for state in ({}, {"TASKWATCH_STATE": "file:///tmp/tw"}):
+        settings = load_settings({**no_region, **state}, require_credentials=False, need_region=False)
+        assert settings.region == "" and settings.state.scheme == "file"
+    with pytest.raises(SettingsError, match="TASKWATCH_REGION: is required"):  # OSS state: the region matters
+        load_settings({**no_region, "TASKWATCH_STATE": "oss://bkt/tw"}, need_region=False)
+    with pytest.raises(SettingsError, match="TASKWATCH_REGION: is required"):  # a tick reads tasks
+        load_settings({**no_region, "TASKWATCH_STATE": "file:///tmp/tw"})
+    with pytest.raises(SettingsError, match="TASKWATCH_REGION: 'Hangzhou' is not a region id"):
+        load_settings({**BASE, "TASKWATCH_REGION": "Hangzhou"}, need_region=False)

@@ -9,6 +9,7 @@ afternoon plays in a few seconds. Nothing leaves 127.0.0.1 and no account is nee
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -93,10 +94,13 @@ def run_demo(speed: float = 1.0, out: TextIO | None = None, pause: float = 0.6) 
     import taskwatch.app
     from taskwatch.fc import handle  # exactly what handler/index.py:handler calls
 
+    if not math.isfinite(speed) or speed <= 0:
+        # 0 would pause forever between ticks; the CLI refuses it before it gets here
+        raise ValueError(f"speed must be a number above 0, not {speed!r}")
     stream = out or sys.stdout
     color = stream.isatty()
     clock = ManualClock(START)
-    delay = max(0.0, pause / max(speed, 0.01))
+    delay = max(0.0, pause / speed)
     received: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory(prefix="taskwatch-demo-"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -15,18 +16,54 @@ from .settings import SettingsError, load_settings
 DESCRIPTION = """Watch OpenSearch training tasks and tell a DingTalk group what changed.
 Settings come from environment variables (see README): TASKWATCH_TARGETS is required;
 TASKWATCH_STATE defaults to file://./.taskwatch here; without DINGTALK_WEBHOOK messages print to stdout."""
+# The version when the package metadata is missing (the FC code package ships no dist-info of
+# taskwatch itself); pyproject.toml's version, kept equal by a test.
+VERSION = "0.1.0"
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("taskwatch")
+    except PackageNotFoundError:
+        return VERSION
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    # 0 would mean an endless pause between ticks, not "as fast as possible"
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0, e.g. 2 (twice as fast) or 0.5")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taskwatch", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"taskwatch {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="run one tick now (read, compare, notify, save)")
     check.add_argument("--dry-run", action="store_true", help="compute and print the changes; send and save nothing")
     sub.add_parser("status", help="print the stored state of every watched target")
     demo = sub.add_parser("demo", help="play a training run against the local emulator (no account needed)")
-    demo.add_argument("--speed", type=float, default=1.0, help="faster (>1) or slower (<1) playback")
+    demo.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help="playback speed, a number above 0: 2 plays twice as fast, 0.5 half as fast (default 1)",
+    )
     serve = sub.add_parser("serve", help="serve the HTTP trigger's API locally (for curl)")
-    serve.add_argument("--port", type=int, default=9000, help="port on 127.0.0.1 (default 9000)")
+    serve.add_argument("--port", type=_port, default=9000, help="port on 127.0.0.1, 1 to 65535 (default 9000)")
     policy = sub.add_parser("policy", help="print the least-privilege RAM policy for the current settings")
     from .policy import add_arguments
 
@@ -63,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 trust=args.trust,
                 lifecycle=args.lifecycle,
                 claim_days=args.claim_days,
+                fmt=args.format,
             )
     except SettingsError as err:
         print(f"taskwatch: bad setting {scrub(str(err))}", file=sys.stderr)
@@ -100,19 +138,20 @@ def _check(dry_run: bool) -> int:
 
 
 def _status() -> int:
-    from .store import StoreError, open_store
-    from .tick import TickError, load_state
+    from .http import status_body
+    from .store import StoreError
+    from .tick import TickError
 
-    settings = load_settings(os.environ, require_credentials=False)
+    # A status reads no task: a region only matters for OSS state.
+    settings = load_settings(os.environ, require_credentials=False, need_region=False)
     try:
-        state = load_state(open_store(settings), copy_aside=False)
+        body = status_body(settings)  # the same answer as GET /status
     except (TickError, StoreError) as err:
-        print(f"taskwatch: {scrub(str(err))}", file=sys.stderr)
+        print(f"taskwatch: cannot read the stored state: {scrub(str(err))}", file=sys.stderr)
         return 1
-    if state is None:
-        print(f"no state yet at {settings.state.describe()}: run `taskwatch check` first")
-        return 0
-    print(json.dumps(state.to_json(), indent=2, ensure_ascii=False))
+    print(json.dumps(body, indent=2, ensure_ascii=False))
+    if body["revision"] is None:
+        print(f"taskwatch: no state yet at {body['state']}: run `taskwatch check` first", file=sys.stderr)
     return 0
 
 

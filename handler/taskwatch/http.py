@@ -256,24 +256,33 @@ def healthz(request: Request, context: Any) -> Answer:
     return Answer(200, {"ok": True})
 
 
+def status_body(settings: Settings) -> dict[str, Any]:
+    """``{"targets": {key: stored entry or None}, "revision": n or None, "state": location}``.
+
+    The one shape of a status, for ``GET /status`` and ``taskwatch status`` alike; reads the state
+    and writes nothing. Raises the store's TickError or StoreError when the state cannot be read.
+    """
+    from .store import open_store
+    from .tick import load_state
+
+    state = load_state(open_store(settings), copy_aside=False)  # a status read writes nothing
+    stored = state.to_json()["targets"] if state else {}
+    return {
+        "targets": {t.key: stored.get(t.key) for t in settings.targets},
+        "revision": state.revision if state else None,
+        "state": settings.state.describe(),
+    }
+
+
 def status(request: Request, context: Any) -> Answer:
     settings = _settings(request, context, credentials=False)
-    from .store import StoreError, open_store
-    from .tick import TickError, load_state
+    from .store import StoreError
+    from .tick import TickError
 
     try:
-        state = load_state(open_store(settings), copy_aside=False)  # a status read writes nothing
+        return Answer(200, status_body(settings))
     except (TickError, StoreError) as err:
         raise HttpError(502, f"cannot read the stored state: {err}") from None
-    stored = state.to_json()["targets"] if state else {}
-    return Answer(
-        200,
-        {
-            "targets": {t.key: stored.get(t.key) for t in settings.targets},
-            "revision": state.revision if state else None,
-            "state": settings.state.describe(),
-        },
-    )
 
 
 def check(request: Request, context: Any) -> Answer:

@@ -4,7 +4,9 @@
 ``opensearch:DescribeFunction`` (GetFunctionTask, ListFunctionTasks) on exactly the watched app
 groups, and OSS read/write/delete/list on exactly the state prefix. ``--trust`` prints
 :func:`trust_policy` (Function Compute may assume the role); ``--lifecycle`` prints the OSS
-lifecycle rule that expires old claim objects.
+lifecycle rule that expires old claim objects, in the XML that ``aliyun oss lifecycle`` takes
+(``--format json`` for JSON). ``--trust`` and ``--lifecycle`` need no targets, region or
+credentials: the lifecycle rule depends on ``TASKWATCH_STATE`` alone.
 
 Pure functions only: no I/O, no environment reads (``main`` takes both as arguments).
 """
@@ -18,8 +20,9 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
+from xml.sax.saxutils import escape
 
-from .settings import Settings, SettingsError, load_settings
+from .settings import Settings, SettingsError, StateLocation, load_settings, parse_state
 
 FC_SERVICE = "fc.aliyuncs.com"
 OPENSEARCH_ACTIONS = ("opensearch:DescribeFunction",)
@@ -92,13 +95,14 @@ def trust_policy() -> Document:
     }
 
 
-def lifecycle_document(settings: Settings, days: int = DEFAULT_CLAIM_DAYS) -> Document:
+def lifecycle_document(where: Settings | StateLocation, days: int = DEFAULT_CLAIM_DAYS) -> Document:
     """OSS lifecycle rule expiring ``<prefix>claims/`` objects after ``days`` days.
 
-    The JSON shape follows the PutBucketLifecycle XML (``LifecycleConfiguration/Rule``);
-    ``infra/bucket-lifecycle.xml`` is the same rule for the default prefix.
+    The JSON shape follows the PutBucketLifecycle XML (``LifecycleConfiguration/Rule``, see
+    :func:`lifecycle_xml`); ``infra/bucket-lifecycle.json`` and ``.xml`` are the rule for the prefix
+    ``taskwatch/``.
     """
-    state = settings.state
+    state = where.state if isinstance(where, Settings) else where
     if state.scheme != "oss":
         raise ValueError("state is not on OSS (TASKWATCH_STATE is file://...): no lifecycle rule needed")
     if days < 1:
@@ -115,6 +119,36 @@ def lifecycle_document(settings: Settings, days: int = DEFAULT_CLAIM_DAYS) -> Do
             ]
         }
     }
+
+
+def lifecycle_xml(document: Document) -> str:
+    """A :func:`lifecycle_document` as the PutBucketLifecycle XML (2-space indent, trailing newline)."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<LifecycleConfiguration>"]
+    for rule in document["LifecycleConfiguration"]["Rule"]:
+        lines += [
+            "  <Rule>",
+            f"    <ID>{escape(rule['ID'])}</ID>",
+            f"    <Prefix>{escape(rule['Prefix'])}</Prefix>",
+            f"    <Status>{escape(rule['Status'])}</Status>",
+            "    <Expiration>",
+            f"      <Days>{int(rule['Expiration']['Days'])}</Days>",
+            "    </Expiration>",
+            "  </Rule>",
+        ]
+    return "\n".join([*lines, "</LifecycleConfiguration>"]) + "\n"
+
+
+def lifecycle_text(env: Mapping[str, str], days: int = DEFAULT_CLAIM_DAYS, fmt: str = "xml") -> str:
+    """The lifecycle rule for ``TASKWATCH_STATE`` alone; ValueError (or SettingsError) when there is none."""
+    raw = env.get("TASKWATCH_STATE", "").strip()
+    if not raw:
+        raise SettingsError(
+            "TASKWATCH_STATE",
+            "is not set: the rule is for an oss://bucket/prefix state "
+            "(infra/bucket-lifecycle.xml is the one for the prefix taskwatch/)",
+        )
+    document = lifecycle_document(parse_state(raw), days)
+    return lifecycle_xml(document) if fmt == "xml" else dump(document)
 
 
 def notes(settings: Settings) -> list[str]:
@@ -150,7 +184,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--lifecycle",
         action="store_true",
-        help="print the OSS lifecycle rule that expires old claim objects instead",
+        help="print the OSS lifecycle rule that expires old claim objects instead "
+        "(for `aliyun oss lifecycle --method put`; needs only TASKWATCH_STATE)",
     )
     parser.add_argument("--account-id", default="*", help="Alibaba Cloud account id for the ARNs (default: '*')")
     parser.add_argument(
@@ -158,6 +193,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_CLAIM_DAYS,
         help=f"with --lifecycle: days before a claim expires (default {DEFAULT_CLAIM_DAYS})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("xml", "json"),
+        default=None,
+        help="with --lifecycle: xml (the default, what `aliyun oss lifecycle` takes) or json; "
+        "RAM policies are always JSON",
     )
 
 
@@ -168,18 +210,25 @@ def run(
     trust: bool = False,
     lifecycle: bool = False,
     claim_days: int = DEFAULT_CLAIM_DAYS,
+    fmt: str | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
     """Print the chosen document on stdout, remarks on stderr; 0, or 2 on a bad setting/option."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    if trust:
-        out.write(dump(trust_policy()))
-        return 0
+    if fmt not in (None, "json", "xml") or (fmt == "xml" and not lifecycle):
+        err.write(f"taskwatch policy: --format {fmt} is not available here: RAM policies are JSON\n")
+        return 2
     try:
+        if lifecycle:
+            out.write(lifecycle_text(env, claim_days, fmt or "xml"))
+            return 0
+        if trust:
+            out.write(dump(trust_policy()))
+            return 0
         settings = load_settings(env, require_credentials=False)
-        text = dump(lifecycle_document(settings, claim_days)) if lifecycle else render(settings, account_id)
+        text = render(settings, account_id)
     except (SettingsError, ValueError) as exc:
         err.write(f"taskwatch policy: {exc}\n")
         return 2
@@ -195,7 +244,7 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """``taskwatch policy [--account-id ID] [--trust | --lifecycle [--claim-days N]]``; the exit code."""
+    """``taskwatch policy [--account-id ID] [--trust | --lifecycle [--claim-days N] [--format F]]``; the exit code."""
     parser = argparse.ArgumentParser(
         prog="taskwatch policy",
         description="Print the RAM policy of the function's role for the current settings "
@@ -209,6 +258,7 @@ def main(
         trust=args.trust,
         lifecycle=args.lifecycle,
         claim_days=args.claim_days,
+        fmt=args.format,
         stdout=stdout,
         stderr=stderr,
     )

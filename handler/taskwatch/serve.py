@@ -227,8 +227,11 @@ def serve(port: int, host: str = DEFAULT_HOST) -> int:
     """Serve until Ctrl-C; 0 on a clean stop, 1 when the port cannot be bound."""
     try:
         server = make_server(port, host)
-    except OSError as err:
+    except OSError as err:  # e.g. the port is in use: one line, no traceback
         print(f"taskwatch: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    except OverflowError:  # the socket module's answer to a port above 65535
+        print(f"taskwatch: cannot listen on {host}:{port}: the port must be from 1 to 65535", file=sys.stderr)
         return 1
     bound_host, bound_port = server.server_address[:2]
     print(

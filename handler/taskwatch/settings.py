@@ -131,6 +131,9 @@ def parse_endpoint(raw: str, variable: str) -> Endpoint:
         scheme, host = "https", value
     if scheme not in ("http", "https") or not HOST_RE.match(host):
         raise SettingsError(variable, f"{raw!r} is not a host, https://host or http://host:port")
+    port = host.rsplit("]", 1)[-1].partition(":")[2]  # after an IPv6 literal's brackets
+    if port and not 1 <= int(port) <= 65535:  # HOST_RE lets any 1 to 5 digits through
+        raise SettingsError(variable, f"{raw!r}: port {port} is not from 1 to 65535")
     return Endpoint(scheme, host)
 
 
@@ -250,8 +253,13 @@ def load_settings(
     *,
     invoked_by_fc: bool = False,
     require_credentials: bool = True,
+    need_region: bool = True,
 ) -> Settings:
-    """Parse every setting; raise SettingsError on the first bad one."""
+    """Parse every setting; raise SettingsError on the first bad one.
+
+    ``need_region=False``: the caller reads no task (only the stored state, e.g. a status), so a
+    region is required only for OSS state; without one, ``region`` is "".
+    """
     raw_targets = env.get("TASKWATCH_TARGETS", "")
     if not raw_targets.strip():
         raise SettingsError("TASKWATCH_TARGETS", "is required, e.g. my_app/my_function/my_instance@latest")
@@ -263,19 +271,21 @@ def load_settings(
         or str(_attr(context, "region") or "").strip()
         or env.get("FC_REGION", "").strip()
     )
-    if not region:
+    raw_state = env.get("TASKWATCH_STATE", "").strip()
+    local_state = raw_state.startswith("file://") or (not raw_state and not invoked_by_fc)
+    if not region and (need_region or not local_state):
         raise SettingsError("TASKWATCH_REGION", "is required (no ALIBABA_CLOUD_REGION_ID or FC region either)")
-    if not REGION_RE.match(region):
+    if region and not REGION_RE.match(region):
         raise SettingsError("TASKWATCH_REGION", f"{region!r} is not a region id like cn-hangzhou")
 
     raw_opensearch = env.get("TASKWATCH_OPENSEARCH_ENDPOINT", "").strip()
+    # Without a region (need_region=False) no task is read, so the regionless host is never used.
     opensearch = (
         parse_endpoint(raw_opensearch, "TASKWATCH_OPENSEARCH_ENDPOINT")
         if raw_opensearch
-        else Endpoint("https", f"opensearch.{region}.aliyuncs.com")
+        else Endpoint("https", f"opensearch.{region}.aliyuncs.com" if region else "opensearch.aliyuncs.com")
     )
 
-    raw_state = env.get("TASKWATCH_STATE", "").strip()
     if not raw_state:
         if invoked_by_fc:
             raise SettingsError("TASKWATCH_STATE", "is required in Function Compute, e.g. oss://bucket/taskwatch")

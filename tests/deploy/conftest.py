@@ -6,11 +6,22 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from deploy_support import CACHE, PY312_OVERRIDE, REPO, REQUIRED_ENV, load_build_module, s_preview, unavailable
+from deploy_support import (
+    CACHE,
+    PY310_OVERRIDE,
+    PY312_OVERRIDE,
+    REPO,
+    REQUIRED_ENV,
+    load_build_module,
+    python310,
+    s_preview,
+    unavailable,
+)
 
 
 @pytest.fixture(scope="session")
@@ -27,17 +38,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return document
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The code package built by infra/build_package.py (the pre-deploy command) into a tmp dir."""
-    out = tmp_path_factory.mktemp("build")
-    # A snapshot of handler/, so that both builds and the checks see the same code even while
-    # someone edits the working tree.
-    handler = tmp_path_factory.mktemp("snapshot") / "handler"
-    shutil.copytree(REPO / "handler", handler, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+def _build(
+    out: Path, handler: Path, *, host: str = sys.executable, runtime: str | None = None, python: str | None = None
+) -> dict[str, Any]:
+    """infra/build_package.py as the pre-deploy action runs it, by the ``host`` interpreter."""
     result = subprocess.run(  # noqa: S603
         [
-            sys.executable,
+            host,
             str(REPO / "infra" / "build_package.py"),
             "--out",
             str(out),
@@ -45,7 +52,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             str(handler),
             "--pip-cache",
             str(CACHE / "pip"),
-            *(["--python312", PY312_OVERRIDE] if PY312_OVERRIDE else []),
+            *(["--runtime", runtime] if runtime else []),
+            *(["--python", python] if python else []),
         ],
         capture_output=True,
         text=True,
@@ -63,3 +71,30 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "log": result.stdout,
         "stderr": result.stderr,
     }
+
+
+@pytest.fixture(scope="session")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A snapshot of handler/, so that every build and check sees the same code even while someone
+    edits the working tree."""
+    handler = tmp_path_factory.mktemp("snapshot") / "handler"
+    shutil.copytree(REPO / "handler", handler, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return handler
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, snapshot: Path) -> dict[str, Any]:
+    """The code package built by infra/build_package.py (the pre-deploy command) into a tmp dir."""
+    return _build(tmp_path_factory.mktemp("build"), snapshot, python=PY312_OVERRIDE)
+
+
+@pytest.fixture(scope="session")
+def built_310(tmp_path_factory: pytest.TempPathFactory, snapshot: Path) -> dict[str, Any]:
+    """The package for the python3.10 runtime, built by this (another) Python."""
+    return _build(tmp_path_factory.mktemp("build-310"), snapshot, runtime="python3.10", python=PY310_OVERRIDE)
+
+
+@pytest.fixture(scope="session")
+def built_on_py310(tmp_path_factory: pytest.TempPathFactory, snapshot: Path) -> dict[str, Any]:
+    """The default (python3.12) package, built on a Python 3.10 machine."""
+    return _build(tmp_path_factory.mktemp("build-on-310"), snapshot, host=python310(), python=PY312_OVERRIDE)

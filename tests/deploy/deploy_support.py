@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,14 +17,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache"
-SHARED_REFERENCE = REPO.parent / "shared" / "reference"
-SCHEMA_PATH = SHARED_REFERENCE / "fc3-schema.json"
-DESIGN_PATH = REPO.parent / "shared" / "design.md"
+# fc3's own props schema (devsapp/fc3 `src/schema.json`, commit 4ca1c1b8), kept in the repository
+# so that a plain clone checks s.yaml against it.
+SCHEMA_PATH = REPO / "infra" / "fc3-schema.json"
+README_PATH = REPO / "README.md"
 S_VERSION = "3.1.10"  # @serverless-devs/s, pinned
 S_PREFIX = CACHE / "s-cli"
 S_BIN = S_PREFIX / "node_modules" / ".bin" / "s"
-# CPython 3.12 for the package build's bytecode and for running the package (else: found by the build)
+# CPython 3.12 / 3.10 for the package build's bytecode and for running the package (else: found by the build)
 PY312_OVERRIDE = os.environ.get("TASKWATCH_PY312") or None
+PY310_OVERRIDE = os.environ.get("TASKWATCH_PY310") or None
 
 # Placeholders for the variables s.yaml requires (no default there).
 REQUIRED_ENV = {
@@ -37,6 +41,29 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI=true: the deploy checks must run)")
     pytest.skip(reason)
+
+
+def pyenv_python(version: str, explicit: str | None) -> str:
+    """A CPython ``version`` (e.g. "3.12"): ``explicit``, else the newest pyenv release of it."""
+    if explicit:
+        return explicit
+    found = sorted(
+        glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")),
+        key=lambda p: [int(x) for x in re.findall(re.escape(version) + r"\.(\d+)/", p)[:1] or [0]],
+    )
+    if not found:
+        unavailable(
+            f"no CPython {version} (pyenv's ~/.pyenv/versions/{version}.*, or TASKWATCH_PY{version.replace('.', '')})"
+        )
+    return found[-1]
+
+
+def python312() -> str:
+    return pyenv_python("3.12", PY312_OVERRIDE)
+
+
+def python310() -> str:
+    return pyenv_python("3.10", PY310_OVERRIDE)
 
 
 def load_build_module() -> ModuleType:

@@ -1,5 +1,8 @@
 """The FC code package: built by infra/build_package.py, reproducible, and runnable on its own.
 
+Built for the default runtime (python3.12) and for python3.10 (the runtime where 3.12 is not
+offered), and built on a Python 3.10 machine: the pins' markers are the runtime's, not the builder's.
+
 With a CPython 3.12 on the build machine the package ships bytecode (FC's /code is read-only, so
 nothing compiled at a cold start is kept): python/ sourceless (legacy-layout .pyc, no .py), our code
 .py + __pycache__/*.cpython-312.pyc, all unchecked-hash. The last test runs the handler from the
@@ -26,15 +29,16 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import CACHE, PY312_OVERRIDE, REPO, unavailable
+from deploy_support import CACHE, PY310_OVERRIDE, PY312_OVERRIDE, REPO, python310, python312, unavailable
 
 from taskwatch.policy import policy_document
 from taskwatch.settings import load_settings
 
 TIMER_EVENT = b'{"triggerTime":"2026-11-28T00:00:00Z","triggerName":"timer","payload":""}'
 MEMORY_MB = 128
-ZIP_GOAL_BYTES = 12 * 1000 * 1000  # issue #7: the zipped package <= 12 MB (bench/run.py ZIP_GOAL_MB)
+ZIP_GOAL_BYTES = 12 * 1000 * 1000  # the zipped package <= 12 MB (bench/run.py ZIP_GOAL_MB)
 MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of every CPython 3.12
+MAGIC_310 = (3439).to_bytes(2, "little") + b"\r\n"  # and of every CPython 3.10
 
 DRIVER = r"""
 import json, os, resource, sys, time
@@ -94,19 +98,6 @@ print("DRIVER-RESULT " + json.dumps({
 """
 
 
-def python312() -> str:
-    explicit = os.environ.get("TASKWATCH_PY312")
-    if explicit:
-        return explicit
-    found = sorted(
-        glob.glob(os.path.expanduser("~/.pyenv/versions/3.12.*/bin/python3.12")),
-        key=lambda p: [int(x) for x in re.findall(r"3\.12\.(\d+)", p)[:1] or [0]],
-    )
-    if not found:
-        unavailable("no CPython 3.12 (pyenv's ~/.pyenv/versions/3.12.*, or TASKWATCH_PY312) to run the package with")
-    return found[-1]
-
-
 def files_under(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
@@ -116,9 +107,10 @@ def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
         print(f"\n[deploy] {line}")
 
 
-def bytecode_expected(build_module: Any) -> bool:
-    """Whether the build found a CPython 3.12 (it then must have compiled the package)."""
-    return build_module.find_python312(PY312_OVERRIDE) is not None
+def bytecode_expected(build_module: Any, runtime: str = "python3.12") -> bool:
+    """Whether the build found a CPython of the runtime's version (it then must have compiled the package)."""
+    explicit = PY312_OVERRIDE if runtime == "python3.12" else PY310_OVERRIDE
+    return build_module.find_python(explicit, build_module.RUNTIMES[runtime]) is not None
 
 
 def test_package_contents(built: dict[str, Any], build_module: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,6 +169,7 @@ def test_package_ships_sourceless_dependencies_and_our_bytecode(built: dict[str,
     package: Path = built["package"]
     manifest = (built["out"] / build_module.MANIFEST_NAME).read_text().splitlines()
     assert manifest[0].startswith("# bytecode: CPython 3.12."), manifest[0]
+    assert manifest[0].endswith("; runtime python3.12"), manifest[0]
     assert "bytecode: CPython 3.12." in built["log"] and "imports verified" in built["log"]
     assert "WARNING" not in built["log"] + built["stderr"]
     deps = package / "python"
@@ -242,28 +235,27 @@ def test_build_without_python312_warns_and_ships_sources_only(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(build_module, "find_python312", lambda explicit: None)
+    monkeypatch.setattr(build_module, "find_python", lambda explicit, runtime: None)
     result = build_module.build(tmp_path / "src", CACHE / "pip", built["handler"])
     err = capsys.readouterr().err
     assert not result["bytecode"] and result["mode"].startswith("source")
     assert "WARNING: no CPython 3.12 found, building WITHOUT bytecode" in err
-    assert "cold start" in err and "--python312" in err  # says what it costs and how to fix it
+    assert "cold start" in err and "--python /path/to/python3.12" in err  # what it costs and how to fix it
     manifest = (tmp_path / "src" / build_module.MANIFEST_NAME).read_text().splitlines()
-    assert manifest[0] == "# source: no bytecode (no CPython 3.12 found)"
+    assert manifest[0] == "# source: no bytecode (no CPython 3.12 found); runtime python3.12"
     names = files_under(result["package"])
     assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__" in n]
     assert "python/requests/__init__.py" in names
 
 
-def test_find_python312_checks_what_it_finds(
-    build_module: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_find_python_checks_what_it_finds(build_module: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = build_module.RUNTIMES["python3.12"]
     other = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.11.*/bin/python")))
     if other:
         with pytest.raises(build_module.BuildError, match=r"not CPython 3\.12"):
-            build_module.find_python312(other[-1])
+            build_module.find_python(other[-1], runtime)
     with pytest.raises(build_module.BuildError, match="cannot run it"):
-        build_module.find_python312(str(tmp_path / "missing-python"))
+        build_module.find_python(str(tmp_path / "missing-python"), runtime)
     # a python3.12 on PATH that does not run (e.g. a pyenv shim with no 3.12 selected) is skipped
     shim = tmp_path / "bin" / "python3.12"
     shim.parent.mkdir()
@@ -271,7 +263,7 @@ def test_find_python312_checks_what_it_finds(
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", str(shim.parent))
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
-    assert build_module.find_python312(None) is None
+    assert build_module.find_python(None, runtime) is None
 
 
 def _tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -326,12 +318,14 @@ def test_build_refuses_unpinned_requirements(build_module: Any, tmp_path: Path) 
         build_module.read_pins(loose)
 
 
+@pytest.mark.parametrize("runtime", ["python3.12", "python3.10"])
 def test_handler_runs_from_the_package_alone(
-    built: dict[str, Any], build_module: Any, capsys: pytest.CaptureFixture[str]
+    runtime: str, request: pytest.FixtureRequest, build_module: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from taskwatch_emulator import Emulator, Step
 
-    python = python312()
+    built: dict[str, Any] = request.getfixturevalue("built" if runtime == "python3.12" else "built_310")
+    python = python312() if runtime == "python3.12" else python310()
     package: Path = built["package"]
     syaml = yaml.safe_load((REPO / "s.yaml").read_text(encoding="utf-8"))
     defaults = {}  # what s.yaml sets when only the required variables are given
@@ -373,8 +367,8 @@ def test_handler_runs_from_the_package_alone(
         state_keys = emu.oss.keys_in("state-bucket", "taskwatch/")
         assert not (emu.oss.errors or emu.opensearch.errors or emu.dingtalk.errors)
 
-    assert info["version"][:2] == [3, 12]
-    bytecode = bytecode_expected(build_module)
+    assert info["version"][:2] == [3, int(runtime.removeprefix("python3."))]
+    bytecode = bytecode_expected(build_module, runtime)
     if bytecode:
         # no -B, and the package is writable here: Python would have written a __pycache__ .pyc for
         # any module of the package it had to compile. Nothing: all came from the shipped bytecode.
@@ -403,7 +397,7 @@ def test_handler_runs_from_the_package_alone(
     assert info["max_rss_mb"] < MEMORY_MB * 0.75, f"peak RSS {info['max_rss_mb']:.0f} MB is close to {MEMORY_MB} MB"
     report(
         capsys,
-        f"handler from the package ({'bytecode' if bytecode else 'sources only'}) with {Path(python).name} "
+        f"handler from the {runtime} package ({'bytecode' if bytecode else 'sources only'}) with {Path(python).name} "
         f"{'.'.join(map(str, info['version']))} -I -S: "
         f"import {info['import_s']:.2f} s, first tick {info['handler_s']:.2f} s, peak RSS {info['max_rss_mb']:.0f} MB, "
         f"process {wall:.2f} s; {len(messages)} message, {len(opensearch_calls)} OpenSearch and "
@@ -463,7 +457,7 @@ def test_allowed_helper_is_strict() -> None:
 def test_sourceless_compile_of_a_small_tree(build_module: Any, tmp_path: Path) -> None:
     """compileall -b + make_sourceless on a tiny python/: .pyc replace .py, RECORD follows, a file
     that does not compile (or is listed in KEEP_SOURCES) stays as source, and the result imports."""
-    python = build_module.find_python312(PY312_OVERRIDE)
+    python = build_module.find_python(PY312_OVERRIDE, build_module.RUNTIMES["python3.12"])
     if python is None:
         unavailable("no CPython 3.12 to compile with")
     deps = _tree(
@@ -507,3 +501,93 @@ def test_sourceless_compile_of_a_small_tree(build_module: Any, tmp_path: Path) -
         check=True,
     )
     assert run.stdout.split() == ["42", str(deps / "pkg" / "mod.pyc"), "/code/python/pkg/mod.py"]
+
+
+def test_a_build_on_python310_gives_the_same_python312_package(
+    built: dict[str, Any], built_on_py310: dict[str, Any], build_module: Any
+) -> None:
+    """pip evaluates dependency markers for the Python that runs it: on 3.10 it would add
+    cryptography's `typing-extensions; python_full_version < '3.11'` and refuse pycparser 3.12
+    (Requires-Python >= 3.11), for a package that runs on 3.12."""
+    pins = build_module.read_pins()
+    assert "typing-extensions" not in pins and pins["pycparser"] == "3.12"
+    deps: Path = built_on_py310["package"] / "python"
+    assert build_module.installed_distributions(deps) == pins
+    first = (built["out"] / build_module.MANIFEST_NAME).read_text()
+    assert (built_on_py310["out"] / build_module.MANIFEST_NAME).read_text() == first  # every file, byte for byte
+    assert hashlib.sha256(built_on_py310["zip"].read_bytes()).hexdigest() == (
+        hashlib.sha256(built["zip"].read_bytes()).hexdigest()
+    )
+
+
+def test_the_python310_package_has_the_310_dependencies_and_bytecode(
+    built_310: dict[str, Any], build_module: Any
+) -> None:
+    runtime = build_module.RUNTIMES["python3.10"]
+    deps: Path = built_310["package"] / "python"
+    installed = build_module.installed_distributions(deps)
+    assert installed == build_module.read_pins(build_module.REQUIREMENTS, runtime)
+    assert installed["typing-extensions"] == "4.16.0" and installed["pycparser"] == "3.11"  # what 3.10 needs
+    for ext in deps.rglob("*.so"):
+        assert re.search(r"(cpython-310-x86_64-linux-gnu|abi3)\.so$", ext.name) or ".cpython-" not in ext.name, ext
+    manifest = (built_310["out"] / build_module.MANIFEST_NAME).read_text().splitlines()
+    assert manifest[0].endswith("; runtime python3.10"), manifest[0]
+    if not bytecode_expected(build_module, "python3.10"):
+        unavailable("no CPython 3.10 (python3.10 on PATH, ~/.pyenv/versions/3.10.*, TASKWATCH_PY310): no bytecode")
+    assert manifest[0].startswith("# bytecode: CPython 3.10."), manifest[0]
+    pycs = sorted(built_310["package"].rglob("*.pyc"))
+    assert len(pycs) > 500
+    assert {p.read_bytes()[:8] for p in pycs} == {MAGIC_310 + (1).to_bytes(4, "little")}
+    assert (built_310["package"] / "taskwatch" / "__pycache__" / "fc.cpython-310.pyc").is_file()
+    build_module.check_package(built_310["package"], bytecode=True, runtime=runtime)
+    with pytest.raises(build_module.BuildError, match=re.escape("not CPython 3.12 unchecked-hash bytecode")):
+        build_module.check_package(built_310["package"], bytecode=True)  # the python3.12 rules refuse it
+
+
+def test_pins_apply_by_the_runtimes_python(build_module: Any, tmp_path: Path) -> None:
+    py310, py312 = build_module.RUNTIMES["python3.10"], build_module.RUNTIMES["python3.12"]
+    pins = tmp_path / "req.txt"
+    pins.write_text('a==1\nb==2 ; python_version < "3.11"  # why\nb==3 ; python_version >= "3.11"\n')
+    assert build_module.read_pins(pins, py310) == {"a": "1", "b": "2"}
+    assert build_module.read_pins(pins, py312) == {"a": "1", "b": "3"}
+    pins.write_text('a==1\na==2 ; python_version < "3.11"\n')
+    with pytest.raises(build_module.BuildError, match=re.escape("a is pinned twice for python3.10")):
+        build_module.read_pins(pins, py310)
+    pins.write_text("a==1 ; python_version <<< 3\n")
+    with pytest.raises(build_module.BuildError, match="bad marker"):
+        build_module.read_pins(pins, py312)
+
+
+def test_check_requirements_evaluates_markers_for_the_runtime(build_module: Any, tmp_path: Path) -> None:
+    py310, py312 = build_module.RUNTIMES["python3.10"], build_module.RUNTIMES["python3.12"]
+    metadata = (
+        "Metadata-Version: 2.1\nName: crypto\nVersion: 1.0\nRequires-Python: >=3.9, !=3.9.0\n"
+        "Requires-Dist: cffi>=2 ; platform_python_implementation != 'PyPy'\n"
+        "Requires-Dist: typing-extensions>=4.13.2 ; python_full_version < '3.11'\n"
+        "Requires-Dist: pytest ; extra == 'test'\n\nA description.\n"
+    )
+    deps = _tree(
+        tmp_path / "python",
+        {"crypto-1.0.dist-info/METADATA": metadata.encode(), "cffi-2.1.dist-info/METADATA": b"Name: cffi\n"},
+    )
+    build_module.check_requirements(deps, py312)  # nothing else needed on 3.12, whatever runs the build
+    with pytest.raises(build_module.BuildError, match=re.escape('fit python3.10: crypto needs "typing-extensions')):
+        build_module.check_requirements(deps, py310)
+    _tree(deps, {"typing_extensions-4.12.0.dist-info/METADATA": b"Name: typing_extensions\n"})
+    with pytest.raises(build_module.BuildError, match=re.escape("pinned: 4.12.0")):
+        build_module.check_requirements(deps, py310)  # too old for the requirement
+    _tree(deps, {"new-1.0.dist-info/METADATA": b"Name: new\nRequires-Python: >=3.11\n"})
+    with pytest.raises(build_module.BuildError, match=re.escape("new requires Python >=3.11")):
+        build_module.check_requirements(deps, py310)
+
+
+def test_an_unsupported_runtime_is_refused(
+    build_module: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        build_module.main(["--runtime", "python3.11", "--out", str(tmp_path / "out")])
+    assert done.value.code == 2
+    assert "--runtime 'python3.11' is not supported; use one of python3.10, python3.12" in capsys.readouterr().err
+    with pytest.raises(build_module.BuildError, match=re.escape("runtime 'python3.9' is not supported")):
+        build_module.build(tmp_path / "out", None, runtime="python3.9")
+    assert not (tmp_path / "out").exists()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
 from taskwatch.policy import (
     dump,
     lifecycle_document,
+    lifecycle_xml,
     main,
     notes,
     policy_document,
@@ -130,6 +133,10 @@ def test_lifecycle_rule_expires_claims_and_matches_infra_files() -> None:
     xml = (INFRA / "bucket-lifecycle.xml").read_text(encoding="utf-8")
     for fragment in ("<Prefix>taskwatch/claims/</Prefix>", "<Days>7</Days>", "<Status>Enabled</Status>"):
         assert fragment in xml
+    # what `taskwatch policy --lifecycle` prints is the file, less its comment
+    assert re.sub(r"<!--.*?-->\n", "", xml, flags=re.DOTALL) == lifecycle_xml(rule)
+    parsed = ElementTree.fromstring(xml.encode())  # noqa: S314 - our own file
+    assert (parsed.findtext("Rule/Prefix"), parsed.findtext("Rule/Expiration/Days")) == ("taskwatch/claims/", "7")
     assert (
         lifecycle_document(settings_for("g/f/i", state="oss://b-1/x/y"), 2)["LifecycleConfiguration"]["Rule"][0][
             "Prefix"
@@ -163,8 +170,10 @@ def test_main_prints_the_policy_for_the_current_settings() -> None:
 def test_main_trust_lifecycle_and_errors() -> None:
     code, out, _ = run_main(["--trust"], {})
     assert code == 0 and json.loads(out) == trust_policy()
-    code, out, _ = run_main(["--lifecycle", "--claim-days", "3"], ENV)
+    code, out, _ = run_main(["--lifecycle", "--claim-days", "3", "--format", "json"], ENV)
     assert code == 0 and json.loads(out)["LifecycleConfiguration"]["Rule"][0]["Expiration"] == {"Days": 3}
+    code, out, _ = run_main(["--lifecycle", "--claim-days", "3"], {"TASKWATCH_STATE": ENV["TASKWATCH_STATE"]})
+    assert code == 0 and ElementTree.fromstring(out.encode()).findtext("Rule/Expiration/Days") == "3"  # noqa: S314
     code, out, err = run_main([], {"TASKWATCH_REGION": "cn-hangzhou"})
     assert code == 2 and out == "" and "TASKWATCH_TARGETS" in err
     code, out, err = run_main(["--account-id", "abc"], ENV)
@@ -178,7 +187,7 @@ def test_run_is_what_cli_calls() -> None:
     assert run(ENV, account_id="77", stdout=out, stderr=err) == 0
     assert json.loads(out.getvalue()) == policy_document(load_settings(ENV, require_credentials=False), "77")
     out = io.StringIO()
-    assert run(ENV, lifecycle=True, claim_days=5, stdout=out, stderr=err) == 0
+    assert run(ENV, lifecycle=True, claim_days=5, fmt="json", stdout=out, stderr=err) == 0
     assert json.loads(out.getvalue())["LifecycleConfiguration"]["Rule"][0]["Prefix"] == "tw/claims/"
 
 

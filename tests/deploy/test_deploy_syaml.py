@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from deploy_support import DESIGN_PATH, REPO, REQUIRED_ENV, SCHEMA_PATH, s_preview
+from deploy_support import README_PATH, REPO, REQUIRED_ENV, SCHEMA_PATH, s_preview
 
 from taskwatch.settings import load_settings
 
-# The settings of the design (its configuration table) plus TASKWATCH_CONCURRENCY (settings.py).
+# The settings of the README's table (the function's environment variables).
 DESIGN_VARIABLES = {
     "TASKWATCH_TARGETS",
     "TASKWATCH_REGION",
@@ -42,11 +44,7 @@ TIMER_RE = re.compile(r"^(@every \d+(ms|s|m|h)(\d+(s|m))?|(CRON_TZ=[A-Za-z_]+/[A
 
 
 def fc3_schema() -> dict[str, Any]:
-    if not SCHEMA_PATH.is_file():
-        pytest.skip(
-            f"fc3's props schema is not at {SCHEMA_PATH} (it lives in the project's shared/reference, "
-            "beside the repository; a plain clone has no copy): schema check skipped"
-        )
+    # A file of the repository: missing, it is a failure, never a skip.
     schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return schema
 
@@ -114,7 +112,7 @@ def test_code_is_the_zip_the_pre_deploy_action_builds(rendered: dict[str, Any], 
     resource = rendered["resources"]["taskwatch"]
     assert resource["props"]["code"] == f"./build/{build_module.ZIP_NAME}"
     (action,) = resource["actions"]["pre-deploy"]
-    assert action["run"] == "python3 infra/build_package.py"
+    assert action["run"] == "python3 infra/build_package.py --runtime python3.12"  # the function's runtime
     assert action["path"] == "./"
     assert resource["props"]["environmentVariables"]["PYTHONPATH"] == f"/code/{build_module.DEPS_DIR}"
 
@@ -151,10 +149,9 @@ def test_syaml_covers_every_variable_the_design_and_settings_name() -> None:
     source = (REPO / "handler" / "taskwatch" / "settings.py").read_text(encoding="utf-8")
     read_by_settings = set(re.findall(r'"((?:TASKWATCH|DINGTALK|ALIBABA_CLOUD|FC)_[A-Z_]+)"', source))
     assert read_by_settings - NOT_IN_SYAML <= DESIGN_VARIABLES
-    if DESIGN_PATH.is_file():
-        table = re.findall(r"^\| `([A-Z_]+)` \|", DESIGN_PATH.read_text(encoding="utf-8"), re.MULTILINE)
-        assert table, "the design's settings table was not found"
-        assert set(table) <= DESIGN_VARIABLES
+    table = re.findall(r"^\| `([A-Z_]+)` \|", README_PATH.read_text(encoding="utf-8"), re.MULTILINE)
+    assert table, "the README's settings table was not found"
+    assert set(table) <= DESIGN_VARIABLES
     text = (REPO / "s.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)["resources"]["taskwatch"]["props"]["environmentVariables"]
     for name in DESIGN_VARIABLES:
@@ -193,11 +190,49 @@ def test_overrides_flow_through_and_required_ones_are_required(tmp_path: Path) -
     timer = next(t for t in props["triggers"] if t["triggerType"] == "timer")
     assert timer["triggerConfig"]["cronExpression"] == env["TASKWATCH_SCHEDULE"]
     assert TIMER_RE.match(env["TASKWATCH_SCHEDULE"])
-    if SCHEMA_PATH.is_file():
-        assert errors(validator_for(fc3_schema()), props) == []
+    assert errors(validator_for(fc3_schema()), props) == []
     assert not (tmp_path / "home").joinpath(".npm").exists()
     for name in REQUIRED_ENV:
         missing = {k: v for k, v in REQUIRED_ENV.items() if k != name}
         result = s_preview(missing, tmp_path / f"home-{name}")
         assert result.returncode != 0, name
         assert name in result.stdout + result.stderr
+
+
+def test_the_schema_is_read_from_the_repository() -> None:
+    assert SCHEMA_PATH.is_relative_to(REPO)
+    runtimes = fc3_schema()["definitions"]["IRuntime"]["enum"]
+    assert {"python3.10", "python3.12"} <= set(runtimes) and "python3.11" not in runtimes
+
+
+@pytest.mark.parametrize("runtime", ["python3.10", "python3.12"])
+def test_the_runtime_is_chosen_by_taskwatch_runtime(runtime: str, tmp_path: Path, build_module: Any) -> None:
+    result = s_preview({**REQUIRED_ENV, "TASKWATCH_RUNTIME": runtime}, tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    resource = json.loads(result.stdout)["resources"]["taskwatch"]
+    props = resource["props"]
+    assert props["runtime"] == runtime
+    assert errors(validator_for(fc3_schema()), props) == []
+    # the pre-deploy build is told the same runtime, one the build knows
+    (action,) = resource["actions"]["pre-deploy"]
+    assert action["run"] == f"python3 infra/build_package.py --runtime {runtime}"
+    assert runtime in build_module.RUNTIMES
+
+
+def test_an_unsupported_runtime_stops_the_pre_deploy_build(tmp_path: Path) -> None:
+    result = s_preview({**REQUIRED_ENV, "TASKWATCH_RUNTIME": "python3.11"}, tmp_path / "home")
+    assert result.returncode == 0, result.stderr  # s renders any value; the build refuses it
+    (action,) = json.loads(result.stdout)["resources"]["taskwatch"]["actions"]["pre-deploy"]
+    command = action["run"].split()
+    assert command[:2] == ["python3", "infra/build_package.py"]
+    run = subprocess.run(  # noqa: S603
+        [sys.executable, *command[1:], "--out", str(tmp_path / "out")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "--runtime 'python3.11' is not supported; use one of python3.10, python3.12" in run.stderr
+    assert not (tmp_path / "out").exists()  # refused before anything is built

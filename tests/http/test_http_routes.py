@@ -22,7 +22,7 @@ def ok_task(mock: responses.RequestsMock, **kw: Any) -> None:
     mock.get(TASK_URL, json={"RequestId": "r", "Result": task(**kw)})
 
 
-# --- the shared sample events ---------------------------------------------------------------
+# --- the sample events ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
