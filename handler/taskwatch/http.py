@@ -1,6 +1,6 @@
 """HTTP trigger router: an FC 3.0 HTTP event (decoded JSON) in, an FC answer dict out.
 
-Routes (design.md "HTTP trigger"): ``GET /healthz`` (no auth), ``GET /status``, ``POST /check``
+Routes: ``GET /healthz`` (no auth), ``GET /status``, ``POST /check``
 (``?dryRun=true``). Every answer is JSON, a client mistake is a 4xx, and every body is scrubbed of
 secrets. ``/healthz`` must stay cheap: the cloud SDKs (and the modules that import them) are
 imported inside the routes that need them, never at module level.
@@ -8,20 +8,17 @@ imported inside the routes that need them, never at module level.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from . import logs
-from .secrets import register_secrets, scrub, scrub_value, url_secrets
+from .http_event import Answer, HttpError, Request, parse_request, shown
+from .secrets import register_secrets, scrub, url_secrets
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -39,41 +36,6 @@ SECRET_VARIABLES = (
     "ALIBABA_CLOUD_SECURITY_TOKEN",
     "DINGTALK_SECRET",
 )
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def to_fc(self) -> dict[str, Any]:
-        body = scrub_value(self.body)  # before encoding too: escaping would hide a secret's `"` or `\`
-        text = json.dumps(body, ensure_ascii=False, default=str)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate from some input: fall back to \u escapes
-            text = json.dumps(body, ensure_ascii=True, default=str)
-        headers = {"Content-Type": "application/json", "Cache-Control": "no-store", **self.headers}
-        return {"statusCode": self.status, "headers": headers, "isBase64Encoded": False, "body": scrub(text)}
-
-
-class HttpError(Exception):
-    """Ends a request with ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.answer = Answer(status, {"error": scrub(message)}, headers or {})
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str  # upper case
-    path: str  # percent-decoded, no trailing slash
-    query: Mapping[str, str]  # repeated parameters comma-joined, as FC sends them
-    headers: Mapping[str, str]  # lower-case names; repeated headers comma-joined
-    body: bytes
-    local: bool = False  # served by `taskwatch serve`, not by FC
 
 
 Handler = Callable[[Request, Any], Answer]
@@ -98,86 +60,12 @@ def handle_http(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     logs.event(
         "http_request",
         logging.WARNING if answer.status >= 500 else logging.INFO,
-        method=_shown(method, 20),
-        path=_shown(path),
+        method=shown(method, 20),
+        path=shown(path),
         status=answer.status,
         ms=int((time.monotonic() - started) * 1000),
     )
     return answer.to_fc()
-
-
-# --- the event --------------------------------------------------------------------------------
-
-
-def parse_request(event: Mapping[str, Any], *, local: bool = False) -> Request:
-    """The parts of an FC 3.0 HTTP event the router needs; HttpError 400 when they are malformed."""
-    ctx = event.get("requestContext")
-    if not isinstance(ctx, dict):
-        raise HttpError(400, "malformed event: requestContext is missing or not an object")
-    http = ctx.get("http")
-    if not isinstance(http, dict):
-        raise HttpError(400, "malformed event: requestContext.http is missing or not an object")
-    method = http.get("method")
-    if not isinstance(method, str) or not method.strip():
-        raise HttpError(400, "malformed event: requestContext.http.method is missing or not a string")
-    # FC decodes requestContext.http.path already: decoding it again would turn "/status%2F" into
-    # "/status/". Only the raw path of the fallback is still percent-encoded.
-    if http.get("path") is not None:
-        path = http.get("path")
-        if not isinstance(path, str):
-            raise HttpError(400, "malformed event: requestContext.http.path is not a string")
-    else:
-        raw_path = event.get("rawPath")
-        if not isinstance(raw_path, str):
-            raise HttpError(400, "malformed event: neither requestContext.http.path nor rawPath is a string")
-        path = unquote(raw_path, errors="replace")
-    if len(path) > 1:
-        path = path.rstrip("/") or "/"
-    return Request(
-        method=method.strip().upper(),
-        path=path,
-        query=_string_map(event.get("queryParameters"), "queryParameters", lower=False),
-        headers=_string_map(event.get("headers"), "headers", lower=True),
-        body=_body(event.get("body"), event.get("isBase64Encoded")),
-        local=local,
-    )
-
-
-def _string_map(value: Any, name: str, *, lower: bool) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise HttpError(400, f"malformed event: {name} is not an object")
-    out: dict[str, str] = {}
-    for key, item in value.items():
-        if isinstance(item, list) and all(isinstance(i, str) for i in item):
-            item = ",".join(item)
-        if not isinstance(key, str) or not isinstance(item, str):
-            raise HttpError(400, f"malformed event: {name} values must be strings")
-        key = key.lower() if lower else key
-        # `Authorization` and `authorization` are one header: join them as FC joins repeats.
-        out[key] = f"{out[key]},{item}" if key in out else item
-    return out
-
-
-def _body(body: Any, is_base64: Any) -> bytes:
-    if is_base64 is None:
-        is_base64 = False
-    if not isinstance(is_base64, bool):
-        raise HttpError(400, "malformed event: isBase64Encoded is not a boolean")
-    if body is None:
-        return b""
-    if not isinstance(body, str):
-        raise HttpError(400, "malformed event: body is not a string")
-    if is_base64:
-        try:
-            return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise HttpError(400, "malformed body: isBase64Encoded is true but the body is not base64") from None
-    try:
-        return body.encode("utf-8")
-    except UnicodeEncodeError:
-        raise HttpError(400, "malformed body: not valid UTF-8 text") from None
 
 
 # --- routing and auth ---------------------------------------------------------------------------
@@ -189,7 +77,7 @@ def route(request: Request, context: Any) -> Answer:
         authorize(request.headers)
     handlers = ROUTES.get(request.path)
     if handlers is None:
-        raise HttpError(404, f"no route {_shown(request.path)!r}; routes: {', '.join(ROUTES)}")
+        raise HttpError(404, f"no route {shown(request.path)!r}; routes: {', '.join(ROUTES)}")
     allow = _allow(handlers)
     if request.method == "OPTIONS":
         return Answer(200, {"allow": allow}, {"Allow": ", ".join(allow)})
@@ -198,7 +86,7 @@ def route(request: Request, context: Any) -> Answer:
     if handler is None:
         raise HttpError(
             405,
-            f"{_shown(request.method, 20)} is not allowed on {request.path}; use {', '.join(allow)}",
+            f"{shown(request.method, 20)} is not allowed on {request.path}; use {', '.join(allow)}",
             {"Allow": ", ".join(allow)},
         )
     # HEAD answers what GET would: FC and `taskwatch serve` drop the body on the wire.
@@ -317,7 +205,7 @@ def _dry_run(request: Request) -> bool:
     for key, value in request.query.items():
         if key.lower() not in DRY_RUN_KEYS:
             # Strict on purpose: a mistyped dry-run flag must not turn into a real, sending tick.
-            raise HttpError(400, f"unknown query parameter {_shown(key, 40)!r}; /check takes only dryRun")
+            raise HttpError(400, f"unknown query parameter {shown(key, 40)!r}; /check takes only dryRun")
         values.extend(value.split(","))
     if request.body.strip():
         try:
@@ -334,7 +222,7 @@ def _dry_run(request: Request) -> bool:
     for value in values:
         word = value.strip().lower()
         if word not in TRUE_VALUES + FALSE_VALUES:
-            raise HttpError(400, f"dryRun must be true or false, not {_shown(value, 40)!r}")
+            raise HttpError(400, f"dryRun must be true or false, not {shown(value, 40)!r}")
         seen.add(word in TRUE_VALUES)
     if len(seen) > 1:
         raise HttpError(400, "dryRun is given as both true and false")
@@ -364,12 +252,3 @@ def _settings(request: Request, context: Any, *, credentials: bool) -> Settings:
 def _register_env_secrets(env: Mapping[str, str]) -> None:
     values = [env.get(name, "").strip() for name in SECRET_VARIABLES]
     register_secrets([*values, *url_secrets(env.get("DINGTALK_WEBHOOK"))])
-
-
-def _shown(text: str, limit: int = 80) -> str:
-    """Caller input fit for an error message or a log field: bounded, encodable, scrubbed.
-
-    A lone surrogate (valid in a JSON event, not in UTF-8) would break the log line's write.
-    """
-    text = text if len(text) <= limit else text[:limit] + "..."
-    return scrub(text.encode("utf-8", "backslashreplace").decode("utf-8"))
