@@ -44,6 +44,7 @@ BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
 SNAPSHOT = BENCH / "RESULTS.md"
 CHILD = BENCH / "tick_child.py"
+WARM = BENCH / "warm_connections.py"
 HANDLER = REPO / "handler"
 REQUIREMENTS = REPO / "infra" / "requirements-fc.txt"
 PIP_CACHE = REPO / ".cache" / "pip"
@@ -914,10 +915,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     if source_build is not None:
         report["package"]["zipped_bytes_sources_only"] = (Path(source_build["out"]) / "taskwatch-fc.zip").stat().st_size
+    progress("connections a warm instance opens (bench/warm_connections.py)")
+    report["warm_connections"] = warm_connections(cfg.quick)
     report["goals"] = goals(report)
     report["meta"]["seconds"] = time.monotonic() - started
     report["meta"]["load_average_at_end"] = os.getloadavg()
     return report
+
+
+def warm_connections(quick: bool) -> dict[str, Any]:
+    """bench/warm_connections.py's figures, with its goal row and its Markdown section."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "warm.json"
+        command = [sys.executable, str(WARM), "--json", str(out), *(["--quick"] if quick else [])]
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603
+        if not out.exists():
+            raise RuntimeError(f"bench/warm_connections.py failed:\n{done.stderr[-3000:]}")
+        figures: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return figures
 
 
 def recommend(sweep: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -1023,6 +1038,8 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
             "met": package["met"],
         }
     )
+    if "warm_connections" in report:
+        out.append(report["warm_connections"]["goal"])
     return out
 
 
@@ -1279,6 +1296,8 @@ def render(report: dict[str, Any]) -> str:
         f"USD {a['usd_per_cu']}/CU (tier 1). Free tier: see bench/README.md (FC 3.0 has a trial CU quota for "
         "new accounts, no permanent monthly free tier).",
     ]
+    if "warm_connections" in report:
+        parts += ["", report["warm_connections"]["markdown"]]
     return "\n".join(parts) + "\n"
 
 

@@ -107,6 +107,9 @@ class Service:
         self.errors: list[str] = []
         # TCP connections accepted: a warm client that pools its connections opens none again.
         self.connections = 0
+        # Called with each request before it is answered (after any latency); a benchmark holds
+        # calls here to control how many are in flight at once.
+        self.hold: Callable[[Request], None] | None = None
         self.lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -137,6 +140,12 @@ class Service:
     def reset_calls(self) -> None:
         with self.lock:
             self.calls.clear()
+
+    def close_idle_connections(self) -> None:
+        """Close every open connection, as a service does with keep-alive connections left idle
+        past its timeout (between two ticks of a warm instance, say)."""
+        if self._server is not None:
+            self._server.close_connections()
 
     @property
     def endpoint(self) -> str:
@@ -288,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
         svc._record(req)
         if svc.latency > 0:
             self.server.stopping.wait(svc.latency)
+        if svc.hold is not None:
+            svc.hold(req)
         fault = svc.faults.take(req.method, req.path)
         try:
             if fault is not None and fault.kind == "timeout":

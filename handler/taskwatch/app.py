@@ -47,7 +47,10 @@ class ClientCache:
 
     Each kind of client is rebuilt when anything it is built from changes (STS credentials rotate,
     settings or timeouts change); only the newest one of each kind is kept, so rotating tokens
-    never grow memory. Thread-safe: `taskwatch serve` runs ticks from several threads.
+    never grow memory. Thread-safe: `taskwatch serve` runs ticks from several threads, and a build
+    happens under the lock, so threads asking at once share one client instead of each building
+    (and connecting) their own. A replaced client is not closed: a tick may still be using it, and
+    its pooled sockets close when it is collected.
     """
 
     def __init__(self) -> None:
@@ -65,13 +68,18 @@ class ClientCache:
             return client
 
 
+# The clients of this process: FC keeps a warm instance's module state between invocations.
 INSTANCE_CLIENTS = ClientCache()
 
 
 def build_services(settings: Settings, clients: ClientCache | None = None) -> Services:
+    """The tick's clients from ``clients`` (default: this process's), built where none fits yet.
+
+    Each key is everything its client is built from, module timeouts included (tests shorten them).
+    """
     if settings.credentials is None:
         raise SettingsError("ALIBABA_CLOUD_ACCESS_KEY_ID", "no credentials to read OpenSearch with")
-    cache = clients or INSTANCE_CLIENTS
+    cache = INSTANCE_CLIENTS if clients is None else clients
     creds = settings.credentials
     reader_key = (
         settings.opensearch_endpoint,
@@ -96,8 +104,10 @@ def build_services(settings: Settings, clients: ClientCache | None = None) -> Se
             settings.oss_internal,
             settings.region,
             creds,
+            settings.concurrency,  # the size of its connection pool
             store.CONNECT_TIMEOUT_S,
             store.READWRITE_TIMEOUT_S,
+            store.PUT_ATTEMPTS,
         )
         state_store = cache.get("oss", store_key, lambda: open_store(settings))
     return Services(reader=reader, store=state_store, notifier=notifier)
@@ -115,10 +125,15 @@ def tick(
     clock: Callable[[], int] | None = None,
     tick_id: str | None = None,
     read_budget_s: float | None = None,
+    clients: ClientCache | None = None,
 ) -> TickResult:
-    """Run one tick and log its outcome; TickError carries a one-line, scrubbed cause."""
+    """Run one tick and log its outcome; TickError carries a one-line, scrubbed cause.
+
+    Without ``services`` the clients come from ``clients`` (default: the ones this warm instance
+    keeps), so a second tick reuses their connections.
+    """
     remember_secrets(settings)
-    services = services or build_services(settings)
+    services = services or build_services(settings, clients)
     started = time.monotonic()
     try:
         result = run_tick(

@@ -21,6 +21,7 @@ from .settings import Credentials, Settings, StateLocation
 CONNECT_TIMEOUT_S = 3
 READWRITE_TIMEOUT_S = 8
 PUT_ATTEMPTS = 2  # the SDK would retry PUTs 3 times by default; one retry is enough within a tick
+OSS_MIN_POOL = 20  # the SDK's default pool size; never keep fewer connections than it would
 
 
 class FileStore:
@@ -84,9 +85,16 @@ class OssStore:
             cfg.use_path_style = settings.oss_endpoint.is_local
         else:
             cfg.use_internal_endpoint = settings.oss_internal
-        cfg.connect_timeout = CONNECT_TIMEOUT_S
-        cfg.readwrite_timeout = READWRITE_TIMEOUT_S
         cfg.retry_max_attempts = PUT_ATTEMPTS
+        # The transport carries the timeouts. The SDK's own keeps at most 20 idle connections and
+        # drops the rest after each call; a tick writes claims with TASKWATCH_CONCURRENCY threads,
+        # so with more threads than that a warm instance would open (and pay a TLS handshake for)
+        # the excess again on every tick.
+        cfg.http_client = oss.transport.RequestsHttpClient(
+            connect_timeout=CONNECT_TIMEOUT_S,
+            readwrite_timeout=READWRITE_TIMEOUT_S,
+            max_connections=max(settings.concurrency, OSS_MIN_POOL),
+        )
         self._oss: Any = oss
         self._client = oss.Client(cfg)
         self._location: StateLocation = location

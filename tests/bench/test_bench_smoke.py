@@ -41,6 +41,7 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
         "memory",
         "package",
         "cost",
+        "warm_connections",
         "goals",
     ):
         assert section in report, section
@@ -72,3 +73,5 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
     assert report["package"]["zipped_bytes"] > 0 and len(report["package"]["largest"]) == 5
     assert report["cost"]["rows"] and all(r["cu_per_month"] > 0 for r in report["cost"]["rows"])
     assert all({"goal", "value", "met"} <= set(goal) for goal in report["goals"])
+    assert report["warm_connections"]["goal"] in report["goals"] and report["warm_connections"]["met"]
+    assert "second tick (goal 0)" in result.stdout
