@@ -26,7 +26,6 @@ test: lint
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
-	$(VENV)/bin/python bench/warm_connections.py --snapshot bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) build .cache .pytest_cache .mypy_cache .ruff_cache
