@@ -223,3 +223,41 @@ def test_unknown_times_never_raise() -> None:
         ChangeKind.STATUS, old_status="running", new_status="success", start_time=0, end_time=1_795_046_700_000
     )
     assert "- started unknown, ended 2026-11-19 00:05 UTC\n" in render([ended]).text + "\n"
+
+
+def test_many_short_blocks_fill_the_budget_without_gaps() -> None:
+    """The cut keeps every block that fits: one more would overflow the body."""
+    mobiles = tuple(f"1380000{n:04d}" for n in range(40))
+    errors = [change(ChangeKind.ERROR, f"app/fn/inst{n}@latest", detail=f"auth: denied {n}") for n in range(5_000)]
+    message = render(errors, at_mobiles=mobiles, keyword="kw")
+    shown = message.text.count("- ⚠️")
+    assert 0 < shown < 5_000 and f"… +{5_000 - shown} more" in message.text
+    assert len(_sent_body(message)) <= MAX_BYTES
+    # The same digest with one block more (and one fewer in "+N more") would be over the limit.
+    from taskwatch.digest import render_group
+
+    def more(count: int) -> str:
+        return f"… +{count} more (see GET /status or `taskwatch status`)"
+
+    assert message.text.count(more(5_000 - shown)) == 1
+    longer = message.text.replace(more(5_000 - shown), f"{render_group([errors[shown]])}\n\n{more(4_999 - shown)}")
+    assert len(body(Message(message.title, longer, message.at_mobiles))) > MAX_BYTES
+
+
+def test_the_emulated_robot_measures_the_whole_body_as_the_real_one() -> None:
+    """A text under 20,000 bytes whose body is over it (mentions, escaping) is refused with 460101."""
+    from taskwatch_emulator import Emulator
+
+    mobiles = tuple(f"+86-{n:016d}" for n in range(50))
+    with Emulator(dingtalk_token="robot-token-123456") as emu:
+        notifier = DingTalkNotifier(emu.dingtalk_webhook, sleep=lambda _: None, retries=0)
+        quotes = Message("t", '"' * 10_000 + "x" * 500, ())  # 10,500 bytes of text, 20,500 escaped
+        with_mentions = Message("t", "x" * 19_000, mobiles)  # the atMobiles list adds over 1,000 bytes
+        for message in (quotes, with_mentions):
+            assert len(message.text.encode()) < MAX_BYTES < len(body(message))
+            with pytest.raises(DeliveryError) as err:
+                notifier.send(message)
+            assert err.value.code == 460101
+        failures = [_failing(n, '"é" \\') for n in range(200)]
+        notifier.send(render(failures, at_mobiles=mobiles, keyword="taskwatch"))  # the digest is cut to fit
+        assert len(emu.dingtalk.messages) == 1

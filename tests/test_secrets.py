@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -15,7 +16,7 @@ from support import AK_ID, AK_SECRET, STS_TOKEN, Context, set_env
 import index
 from taskwatch import logs
 from taskwatch.digest import Message
-from taskwatch.http import Answer
+from taskwatch.http_event import Answer
 from taskwatch.notifiers.dingtalk import DingTalkNotifier
 from taskwatch.secrets import mask_url, register_secrets, scrub, url_secrets
 from taskwatch.settings import SettingsError, load_settings
@@ -197,3 +198,24 @@ def test_both_entry_points_register_the_webhook_secrets_in_every_form(monkeypatc
     text = scrub("echoed tok'en-one, tok%27en-one, tok two, url-password-two")
     for value in ("tok'en-one", "tok%27en-one", "tok two", "url-password-two"):
         assert value not in text, text
+
+
+def test_only_the_most_recent_secrets_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm instance given a new STS token at every rotation does not grow without bound."""
+    from taskwatch import secrets
+
+    monkeypatch.setattr(secrets, "_secrets", dict(secrets._secrets))  # restored after the test
+    monkeypatch.setattr(secrets, "_index", secrets._index)
+    # Unrelated tokens: no 12 characters in common (every piece of a kept one is masked anywhere).
+    rotated = [
+        "CAIS" + "".join(hashlib.sha256(f"{n}-{i}".encode()).hexdigest() for i in range(16))
+        for n in range(secrets.MAX_SECRETS + 8)
+    ]
+    for token in rotated:
+        register_secrets([token, QUOTED])  # each tick registers the secrets it uses again
+    kept, pieces = len(secrets._secrets), len(secrets._index[1])  # counts only: a failure shows no secret
+    assert kept <= secrets.MAX_SECRETS and pieces <= secrets.MAX_SECRETS * len(rotated[0])
+    # Booleans, not `in` asserts: a failing `in` on long strings makes pytest diff them for minutes.
+    forgotten = rotated[0] in scrub(rotated[0])  # long gone
+    masked = [token not in scrub(f"echoed {token}") for token in [*rotated[-(secrets.MAX_SECRETS - 1) :], QUOTED]]
+    assert forgotten and all(masked), (forgotten, masked)

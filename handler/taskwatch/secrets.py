@@ -30,9 +30,16 @@ _AUTH_HEADER = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|ac
 MIN_SECRET = 6  # shorter values would mask ordinary words
 PARTIAL_RUN = 12  # this many consecutive characters of a secret are masked wherever they stand
 
+# A warm instance registers each new STS token it is given, and a long one keeps about a thousand
+# pieces per form: only the most recently registered secrets are kept, so memory stays bounded.
+MAX_SECRETS = 32
+
 _lock = threading.Lock()
-_variants: dict[str, str] = {}  # every form of a secret -> the secret
-_grams: set[str] = set()  # every PARTIAL_RUN-long piece of every form of every long secret
+_secrets: dict[str, None] = {}  # the registered secrets, least recently registered first
+# What scrub looks for: every form of every secret (longest first, with the secret it masks as), and
+# every PARTIAL_RUN-long piece of those forms. Replaced whole when a secret comes or goes, never
+# changed in place, so scrub reads one consistent pair without taking the lock.
+_index: tuple[tuple[tuple[str, str], ...], frozenset[str]] = ((), frozenset())
 
 
 def mask(value: str | None) -> str:
@@ -84,28 +91,38 @@ def _forms(value: str) -> set[str]:
 
 def register_secrets(values: Iterable[str | None]) -> None:
     """Remember secret values so that ``scrub`` removes them, in every form, from any text."""
+    global _index
     with _lock:
+        changed = False
         for value in values:
-            if not value or len(value) < MIN_SECRET or value in _variants:
+            if not value or len(value) < MIN_SECRET:
                 continue
+            changed |= value not in _secrets
+            _secrets.pop(value, None)
+            _secrets[value] = None  # now the most recent
+        while len(_secrets) > MAX_SECRETS:
+            del _secrets[next(iter(_secrets))]
+        if not changed:
+            return
+        variants: dict[str, str] = {}
+        grams: set[str] = set()
+        for value in _secrets:
             for form in _forms(value):
-                _variants.setdefault(form, value)
-                if len(form) >= PARTIAL_RUN:
-                    _grams.update(form[i : i + PARTIAL_RUN] for i in range(len(form) - PARTIAL_RUN + 1))
+                variants.setdefault(form, value)
+                grams.update(form[i : i + PARTIAL_RUN] for i in range(len(form) - PARTIAL_RUN + 1))
+        _index = (tuple(sorted(variants.items(), key=lambda item: len(item[0]), reverse=True)), frozenset(grams))
 
 
 def scrub(text: str) -> str:
     text = _AUTH_HEADER.sub(r"\1***", _USERINFO.sub(r"\1***@", _TEXT_PARAM.sub(r"\1***", text)))
-    with _lock:
-        forms = sorted(_variants.items(), key=lambda item: len(item[0]), reverse=True)
-        grams = _grams if _grams else None
+    forms, grams = _index
     for form, value in forms:
         if form in text:
             text = text.replace(form, mask(value))
     return _mask_partial(text, grams) if grams else text
 
 
-def _mask_partial(text: str, grams: set[str]) -> str:
+def _mask_partial(text: str, grams: frozenset[str]) -> str:
     """Replace every run of text made of PARTIAL_RUN-long pieces of a secret with ***."""
     if len(text) < PARTIAL_RUN:
         return text

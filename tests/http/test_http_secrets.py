@@ -80,3 +80,25 @@ def test_served_answers_are_scrubbed(server: ThreadingHTTPServer, capsys: pytest
         texts.append(f"{status} {dict(head)} {raw.decode()}")
     assert_clean("\n".join(texts), "a served answer")
     assert_clean(capsys.readouterr().err, "the log")
+
+
+def test_a_502_from_check_hides_secrets_with_quotes_and_partial_tokens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DingTalk refuses and echoes a `"`/`\\` signing secret and part of a long STS token: the 502
+    body and the log hide both, raw and JSON-escaped."""
+    quoted = 'SECq"uo\\te-dingtalk-secret-7'
+    long_token = "CAIS" + "Ab3dE6gH9jK2mN5pQ8sT" * 50
+    monkeypatch.setenv("DINGTALK_SECRET", quoted)
+    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", long_token)
+    sdk_send = "aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send"
+    with responses.RequestsMock(target=sdk_send) as opensearch, responses.RequestsMock() as dingtalk:
+        opensearch.get(TASK_URL, json={"RequestId": "r", "Result": task()})
+        dingtalk.post(DINGTALK, json={"errcode": 310000, "errmsg": f"sign {quoted} for {long_token[30:150]}"})
+        reply = invoke(event("POST", "/check"))
+    assert reply.status == 502 and "310000" in reply.json["error"], reply.json
+    log = capsys.readouterr().err
+    for where, text in (("the 502 body", json.dumps(reply.raw)), ("the log", log)):
+        assert quoted not in text and json.dumps(quoted)[1:-1] not in text, where
+        for i in range(len(long_token) - 11):
+            assert long_token[i : i + 12] not in text, where
