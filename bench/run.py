@@ -237,9 +237,9 @@ HEALTHZ_EVENT = {
 # built from settings (their constructors import the SDKs), and the modules first used by a call.
 TICK_IMPORTS = """\
 import os, index
-from taskwatch.app import build_services
+from taskwatch.wiring import build_services
 from taskwatch.settings import load_settings
-build_services(load_settings(os.environ, None, invoked_by_fc=True))
+build_services(load_settings(os.environ, None, in_fc=True))
 import aliyunsdkcore.acs_exception.exceptions, aliyunsdkcore.request, requests"""
 
 HEALTHZ_BODY = f"""\
@@ -982,7 +982,7 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
             "met": ratio <= COLD_RATIO_GOAL,
         }
     )
-    off_path = ("taskwatch_emulator", "taskwatch.cli", "taskwatch.http", "taskwatch.serve", "taskwatch.policy")
+    off_path = ("taskwatch_emulator", "taskwatch.cli", "taskwatch.http_api", "taskwatch.serve", "taskwatch.policy")
     if "timer_path_modules" in cold:
         loaded = [m for m in cold["timer_path_modules"] if m.startswith(off_path)]
         out.append(

@@ -18,7 +18,7 @@ from taskwatch import logs
 from taskwatch.digest import Message
 from taskwatch.http_event import Answer
 from taskwatch.notifiers.dingtalk import DingTalkNotifier
-from taskwatch.secrets import mask_url, register_secrets, scrub, url_secrets
+from taskwatch.redact import mask_url, register_secrets, scrub, url_secrets
 from taskwatch.settings import SettingsError, load_settings
 
 LONG_TOKEN = "CAIS" + "x7Gq2LmN9pQrS4tUvW" * 40 + "AA=="  # an STS token is about 1,000 characters
@@ -143,7 +143,7 @@ def test_a_plain_http_webhook_is_allowed_only_on_loopback() -> None:
     }
     for host in ("127.0.0.1:8080", "localhost", "[::1]:9", "127.1.2.3"):
         settings = load_settings({**env, "DINGTALK_WEBHOOK": f"http://{host}/robot/send?access_token=t"})
-        assert settings.dingtalk_webhook is not None
+        assert [c.type for c in settings.channels] == ["dingtalk"]
     with pytest.raises(SettingsError, match="must be https"):
         load_settings({**env, "DINGTALK_WEBHOOK": "http://10.0.0.8/robot/send?access_token=t"})
 
@@ -183,8 +183,8 @@ def test_an_echoed_sts_token_never_reaches_the_chat(monkeypatch: pytest.MonkeyPa
 
 def test_both_entry_points_register_the_webhook_secrets_in_every_form(monkeypatch: pytest.MonkeyPatch) -> None:
     """The timer tick and the HTTP trigger register the same webhook secrets: raw and decoded."""
-    from taskwatch.app import remember_secrets
-    from taskwatch.http import _register_env_secrets
+    from taskwatch.http_api import _register_env_secrets
+    from taskwatch.wiring import remember_secrets
 
     _register_env_secrets({"DINGTALK_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=tok%27en-one"})
     env = {
@@ -202,7 +202,7 @@ def test_both_entry_points_register_the_webhook_secrets_in_every_form(monkeypatc
 
 def test_only_the_most_recent_secrets_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     """A warm instance given a new STS token at every rotation does not grow without bound."""
-    from taskwatch import secrets
+    from taskwatch import redact as secrets
 
     monkeypatch.setattr(secrets, "_secrets", dict(secrets._secrets))  # restored after the test
     monkeypatch.setattr(secrets, "_index", secrets._index)

@@ -19,7 +19,7 @@ def test_defaults() -> None:
     assert settings.opensearch_endpoint == Endpoint("https", "opensearch.cn-hangzhou.aliyuncs.com")
     assert settings.state.describe() == "file://./.taskwatch"
     assert (settings.progress_step, settings.stall_minutes, settings.error_ticks) == (25, 60, 3)
-    assert settings.dingtalk_webhook is None and settings.at_mobiles == ()
+    assert [(c.name, c.type) for c in settings.channels] == [("console", "console")]
     assert settings.oss_endpoint is None and not settings.oss_internal
 
 
@@ -86,8 +86,8 @@ def test_secrets_are_masked_in_errors() -> None:
 
 def test_fc_requires_state_and_uses_internal_oss() -> None:
     with pytest.raises(SettingsError, match="TASKWATCH_STATE: is required in Function Compute"):
-        load_settings(BASE, invoked_by_fc=True)
-    settings = load_settings({**BASE, "TASKWATCH_STATE": "oss://my-bucket/tw/"}, invoked_by_fc=True)
+        load_settings(BASE, in_fc=True)
+    settings = load_settings({**BASE, "TASKWATCH_STATE": "oss://my-bucket/tw/"}, in_fc=True)
     assert settings.oss_internal and settings.state.prefix == "tw/" and settings.state.bucket == "my-bucket"
 
 

@@ -1,4 +1,5 @@
-"""Ticks through the FC entry point `index.handler(event_bytes, context)` against faked services.
+"""Ticks through the FC entry point (`index.handler(event_bytes, context)`, or the `fc.handle` it
+runs, given a wiring without retry pauses) against faked services.
 
 The real SDKs sign and send; `fakes.fake_cloud` answers like OpenSearch, OSS and DingTalk and
 records every request, so these tests assert on what was sent and what the team would read.
@@ -18,8 +19,9 @@ from fakes import BUCKET, WEBHOOK, WEBHOOK_TOKEN, FakeCloud, fake_cloud, task
 from support import AK_ID, AK_SECRET, DINGTALK_SECRET, STS_TOKEN, Context, Credentials, set_env
 
 import index
-from taskwatch import opensearch
-from taskwatch.notifiers import dingtalk
+from taskwatch.fc import handle
+from taskwatch.ports import Timeouts
+from taskwatch.wiring import Wiring
 
 A = "my_app/rec/inst1"
 B = "my_app/rec/inst2"
@@ -41,16 +43,17 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCloud]:
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=AK_SECRET,
         ALIBABA_CLOUD_SECURITY_TOKEN=STS_TOKEN,
     )
-    monkeypatch.setattr(dingtalk, "RETRY_BACKOFF_S", 0.0)
-    monkeypatch.setattr(opensearch, "RETRY_BACKOFF_S", 0.0)
     with fake_cloud() as fake:
         fake.set_task(A, task("1700", "running", 10))
         fake.set_task(B, task("1800", "running", 40))
         yield fake
 
 
+NO_PAUSES = Wiring(timeouts=Timeouts(opensearch_backoff=0, chat_backoff=0))
+
+
 def tick(timer_event: bytes, context: Context | None = None) -> dict[str, object]:
-    answer = index.handler(timer_event, context or Context())
+    answer = handle(timer_event, context or Context(), NO_PAUSES)
     result: dict[str, object] = json.loads(answer)
     return result
 
@@ -60,7 +63,7 @@ def texts(cloud: FakeCloud) -> list[str]:
 
 
 def test_first_tick_sends_one_now_watching_digest(cloud: FakeCloud, timer_event: bytes) -> None:
-    result = tick(timer_event)
+    result = json.loads(index.handler(timer_event, Context()))  # what FC calls, as FC calls it
 
     assert [c["kind"] for c in result["changes"]] == ["watching", "watching"]  # type: ignore[index]
     assert len(cloud.messages) == 1

@@ -65,7 +65,7 @@ def test_merge_keeps_the_old_entry_of_a_target_delivered_elsewhere() -> None:
 def test_read_budget_is_half_the_function_timeout() -> None:
     from support import Context, Function
 
-    from taskwatch.app import read_budget
+    from taskwatch.wiring import read_budget
 
     assert read_budget(Context(function=Function(timeout=180))) == 90
     assert read_budget(Context(function=Function(timeout=4))) == 5  # never below 5 s

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import pytest
 from fakes import MemoryStore
 
-from taskwatch import app, opensearch, store
-from taskwatch.app import ClientCache, Services, build_services
+from taskwatch import wiring
 from taskwatch.model import Task
-from taskwatch.notifiers import dingtalk
 from taskwatch.notifiers.console import ConsoleNotifier
+from taskwatch.ports import Timeouts
 from taskwatch.settings import Settings, Target, load_settings
+from taskwatch.wiring import ClientCache, Services, Wiring, build_services, tick
 from taskwatch_emulator import Emulator, ManualClock, Step
 from taskwatch_emulator import Task as EmulatedTask
 
@@ -45,9 +45,9 @@ class StubReader:
         return [self.get_task(target, "7")]
 
 
-def built(cache: ClientCache, **changes: str) -> Services:
+def built(cache: ClientCache, timeouts: Timeouts | None = None, **changes: str) -> Services:
     env: Mapping[str, str] = {**ENV, **changes}
-    return build_services(load_settings(env), cache)
+    return build_services(load_settings(env), Wiring(clients=cache, timeouts=timeouts or Timeouts()))
 
 
 def rebuilt(one: Services, other: Services) -> set[str]:
@@ -98,14 +98,11 @@ def test_a_changed_setting_rebuilds_exactly_the_clients_built_from_it(
     assert rebuilt(other, built(cache, **{variable: value})) == set()  # and the new ones are kept
 
 
-def test_changed_timeouts_rebuild_the_clients_that_use_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tests patch these constants; a client built with the old timeouts must not be handed out.
+def test_changed_timeouts_rebuild_the_clients_that_use_them() -> None:
+    # A client built with other timeouts must not be handed out.
     cache = ClientCache()
     one = built(cache)
-    monkeypatch.setattr(opensearch, "READ_TIMEOUT_S", 0.25)
-    monkeypatch.setattr(store, "READWRITE_TIMEOUT_S", 0.25)
-    monkeypatch.setattr(dingtalk, "READ_TIMEOUT_S", 0.25)
-    assert rebuilt(one, built(cache)) == set(KINDS)
+    assert rebuilt(one, built(cache, Timeouts(opensearch_read=0.25, oss_readwrite=0.25, chat_read=0.25))) == set(KINDS)
 
 
 def test_only_the_newest_client_of_each_kind_is_kept() -> None:
@@ -121,7 +118,7 @@ def test_file_state_is_built_each_time() -> None:
     cache = ClientCache()
     env = {k: v for k, v in ENV.items() if not k.startswith("DINGTALK_")}
     settings = load_settings({**env, "TASKWATCH_STATE": "file:///tmp/taskwatch-wiring"})
-    one, two = build_services(settings, cache), build_services(settings, cache)
+    one, two = build_services(settings, Wiring(clients=cache)), build_services(settings, Wiring(clients=cache))
     assert rebuilt(one, two) == {"store"}  # a file store holds no connection worth keeping
     assert isinstance(one.notifier, ConsoleNotifier) and set(cache._entries) == {"opensearch", "notifier"}
 
@@ -134,7 +131,7 @@ def test_threads_asking_at_once_get_one_consistent_set() -> None:
 
     def one() -> None:
         barrier.wait(timeout=10)
-        sets.append(build_services(settings, cache))
+        sets.append(build_services(settings, Wiring(clients=cache)))
 
     threads = [threading.Thread(target=one) for _ in range(8)]
     for thread in threads:
@@ -143,16 +140,16 @@ def test_threads_asking_at_once_get_one_consistent_set() -> None:
         thread.join(timeout=10)
     assert len(sets) == 8
     assert all(rebuilt(sets[0], other) == set() for other in sets)
-    assert rebuilt(sets[0], build_services(settings, cache)) == set()  # and that set is the one kept
+    assert rebuilt(sets[0], build_services(settings, Wiring(clients=cache))) == set()  # and that set is the one kept
 
 
 def test_tick_with_services_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_build(*args: object, **kwargs: object) -> Services:
         raise AssertionError("tick built services although it was given some")
 
-    monkeypatch.setattr(app, "build_services", no_build)
+    monkeypatch.setattr(wiring, "build_services", no_build)
     services = Services(reader=StubReader(), store=MemoryStore(), notifier=ConsoleNotifier())
-    result = app.tick(load_settings(ENV), services=services, dry_run=True)
+    result = tick(load_settings(ENV), services=services, dry_run=True)
     assert result.saved is False
 
 
@@ -181,7 +178,7 @@ class Instance:
         and deliver)."""
         before = self.connections()
         sent = len(self.emu.dingtalk.messages)
-        result = app.tick(settings or self.settings(), clients=self.cache)
+        result = tick(settings or self.settings(), wiring=Wiring(clients=self.cache))
         assert not result.read_failures and result.sent and len(self.emu.dingtalk.messages) == sent + 1
         return {name: count - before[name] for name, count in self.connections().items()}
 
@@ -219,12 +216,12 @@ def busy() -> Iterator[Instance]:
 
 def test_the_second_tick_opens_no_connection(warm: Instance) -> None:
     first = warm.tick()  # every target "now watching": reads, claims, delivers, saves
-    kept = build_services(warm.settings(), warm.cache)
+    kept = build_services(warm.settings(), Wiring(clients=warm.cache))
     warm.change_every_task("success")
 
     assert warm.tick() == {"opensearch": 0, "oss": 0, "dingtalk": 0}
     assert all(first.values())
-    assert rebuilt(kept, build_services(warm.settings(), warm.cache)) == set()
+    assert rebuilt(kept, build_services(warm.settings(), Wiring(clients=warm.cache))) == set()
 
 
 def test_a_warm_instance_never_opens_more_connections_than_it_has_threads(busy: Instance) -> None:

@@ -91,8 +91,8 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 
 
 def run_demo(speed: float = 1.0, out: TextIO | None = None, pause: float = 0.6) -> int:
-    import taskwatch.app
     from taskwatch.fc import handle  # exactly what handler/index.py:handler calls
+    from taskwatch.wiring import Wiring
 
     if not math.isfinite(speed) or speed <= 0:
         # 0 would pause forever between ticks; the CLI refuses it before it gets here
@@ -128,31 +128,28 @@ def run_demo(speed: float = 1.0, out: TextIO | None = None, pause: float = 0.6) 
             f"DingTalk {emu.dingtalk.endpoint}\nwatching {MAIN} (latest run) and {CANARY}; "
             f"one timer tick every {TICK_MINUTES} virtual minutes\n\n"
         )
-        original_now = taskwatch.app.now_ms
-        taskwatch.app.now_ms = lambda: int(clock() * 1000)
+        # The emulator's clock is taskwatch's too; the clients are this run's own.
+        wiring = Wiring(clock=lambda: int(clock() * 1000), in_fc=True)
         failures = 0
-        try:
-            with _env(env):
-                for number in range(1, TICKS + 1):
-                    stamp = datetime.fromtimestamp(clock(), tz=timezone.utc)
-                    event = {"triggerTime": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "timer", "payload": ""}
-                    context = SimpleNamespace(request_id=f"demo-tick-{number}", region="cn-hangzhou")
-                    before = len(received)
-                    try:
-                        answer = json.loads(_quiet(handle, json.dumps(event).encode(), context))
-                        summary = f"{len(answer['changes'])} change(s)"
-                    except RuntimeError as err:
-                        failures += 1
-                        summary = f"failed: {err}"
-                    stream.write(f"[tick {number:2d} · {stamp:%H:%M} UTC] {summary}\n")
-                    for message in received[before:]:
-                        stream.write(f"  💬 DingTalk: {message['markdown']['title']}\n")
-                        stream.write(render_terminal(message["markdown"]["text"], color) + "\n")
-                    stream.flush()
-                    clock.advance(TICK_MINUTES * 60)
-                    time.sleep(delay)
-        finally:
-            taskwatch.app.now_ms = original_now
+        with _env(env):
+            for number in range(1, TICKS + 1):
+                stamp = datetime.fromtimestamp(clock(), tz=timezone.utc)
+                event = {"triggerTime": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "timer", "payload": ""}
+                context = SimpleNamespace(request_id=f"demo-tick-{number}", region="cn-hangzhou")
+                before = len(received)
+                try:
+                    answer = json.loads(_quiet(handle, json.dumps(event).encode(), context, wiring))
+                    summary = f"{len(answer['changes'])} change(s)"
+                except RuntimeError as err:
+                    failures += 1
+                    summary = f"failed: {err}"
+                stream.write(f"[tick {number:2d} · {stamp:%H:%M} UTC] {summary}\n")
+                for message in received[before:]:
+                    stream.write(f"  💬 DingTalk: {message['markdown']['title']}\n")
+                    stream.write(render_terminal(message["markdown"]["text"], color) + "\n")
+                stream.flush()
+                clock.advance(TICK_MINUTES * 60)
+                time.sleep(delay)
         stream.write(
             f"\n{len(received)} DingTalk messages in {TICKS} ticks, every request signature-checked by the emulator.\n"
             "Next: set TASKWATCH_TARGETS and your keys and run `taskwatch check`, or deploy with `s deploy` (README).\n"
@@ -160,13 +157,13 @@ def run_demo(speed: float = 1.0, out: TextIO | None = None, pause: float = 0.6) 
     return 0 if failures == 0 and received else 1
 
 
-def _quiet(handle: Any, event: bytes, context: Any) -> str:
+def _quiet(handle: Any, event: bytes, context: Any, wiring: Any) -> str:
     """The JSON log lines go to stderr in FC; the demo shows the messages instead."""
     import io
 
     saved, sys.stderr = sys.stderr, io.StringIO()
     try:
-        answer: str = handle(event, context)
+        answer: str = handle(event, context, wiring)
         return answer
     finally:
         sys.stderr = saved

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from . import logs
-from .secrets import scrub
+from .redact import scrub
 from .settings import SettingsError, load_settings
 
 DESCRIPTION = """Watch OpenSearch training tasks and tell a DingTalk group what changed.
@@ -110,12 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(dry_run: bool) -> int:
-    from .app import read_failure_cause, tick
     from .tick import TickError
+    from .wiring import LOCAL, read_failure_cause, tick
 
-    settings = load_settings(os.environ)
+    settings = load_settings(os.environ, in_fc=LOCAL.in_fc)
     try:
-        result = tick(settings, dry_run=dry_run)
+        result = tick(settings, wiring=LOCAL, dry_run=dry_run)
     except TickError as err:
         print(f"taskwatch: tick failed: {err.cause}", file=sys.stderr)
         return 1
@@ -123,7 +123,8 @@ def _check(dry_run: bool) -> int:
         from .notifiers import build_notifier
 
         if result.changes:
-            message = build_notifier(settings).digest(result.changes)  # as the configured chat would get it
+            # as the configured chat would get it
+            message = build_notifier(settings.channels[0], LOCAL.timeouts).digest(result.changes)
             print(f"(dry run: nothing sent, nothing saved)\n{message.text}")
         else:
             print("(dry run) no changes")
@@ -138,14 +139,15 @@ def _check(dry_run: bool) -> int:
 
 
 def _status() -> int:
-    from .http import status_body
-    from .store import StoreError
+    from .http_api import status_body
+    from .stores import StoreError
     from .tick import TickError
+    from .wiring import LOCAL
 
     # A status reads no task: a region only matters for OSS state.
-    settings = load_settings(os.environ, require_credentials=False, need_region=False)
+    settings = load_settings(os.environ, in_fc=LOCAL.in_fc, require_credentials=False, need_region=False)
     try:
-        body = status_body(settings)  # the same answer as GET /status
+        body = status_body(settings, LOCAL)  # the same answer as GET /status
     except (TickError, StoreError) as err:
         print(f"taskwatch: cannot read the stored state: {scrub(str(err))}", file=sys.stderr)
         return 1

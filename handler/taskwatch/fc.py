@@ -9,10 +9,13 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import logs
-from .secrets import scrub
+from .redact import scrub
+
+if TYPE_CHECKING:
+    from .wiring import Wiring
 
 
 class EventError(ValueError):
@@ -55,16 +58,27 @@ def timer_event(data: dict[str, Any]) -> TimerEvent:
     )
 
 
-def handle(event: Any, context: Any) -> Any:
+def resolve_wiring(wiring: Wiring | None) -> Wiring:
+    """None: this process's. Resolved only where a tick or a state read needs it, so that a
+    `/healthz` never imports the wiring (and the SDK-loading modules it imports)."""
+    if wiring is not None:
+        return wiring
+    from .wiring import PROCESS
+
+    return PROCESS
+
+
+def handle(event: Any, context: Any, wiring: Wiring | None = None) -> Any:
+    """``wiring`` None: this process's (FC's call); tests, the demo and `serve` pass their own."""
     logs.setup()
     token = logs.request_id.set(str(getattr(context, "request_id", None) or "-"))
     try:
         kind, data = parse_event(event)
         if kind == "http":
-            from .http import handle_http
+            from .http_api import handle_http
 
-            return handle_http(data, context)
-        return handle_timer(timer_event(data), context)
+            return handle_http(data, context, wiring)
+        return handle_timer(timer_event(data), context, wiring)
     except EventError as err:
         logs.event("bad_event", logging.ERROR, cause=str(err))
         raise
@@ -72,19 +86,20 @@ def handle(event: Any, context: Any) -> Any:
         logs.request_id.reset(token)
 
 
-def handle_timer(event: TimerEvent, context: Any) -> str:
-    from .app import read_budget, read_failure_cause, tick
+def handle_timer(event: TimerEvent, context: Any, wiring: Wiring | None) -> str:
     from .settings import SettingsError, load_settings
     from .tick import TickError
+    from .wiring import read_budget, read_failure_cause, tick
 
+    wiring = resolve_wiring(wiring)
     logs.event("tick_start", trigger=event.trigger_name, triggerTime=event.trigger_time)
     try:
-        settings = load_settings(os.environ, context, invoked_by_fc=True)
+        settings = load_settings(os.environ, context, in_fc=wiring.in_fc)
     except SettingsError as err:
         logs.event("bad_settings", logging.ERROR, variable=err.variable, cause=scrub(str(err)))
         raise
     try:
-        result = tick(settings, read_budget_s=read_budget(context))
+        result = tick(settings, wiring=wiring, read_budget_s=read_budget(context))
     except TickError as err:
         # A failed invocation with a one-line cause; s.yaml sets no async retries, the next tick retries.
         raise RuntimeError(err.cause) from None

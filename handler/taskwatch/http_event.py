@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from .secrets import scrub, scrub_value
+from .redact import scrub, scrub_value
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,9 @@ class Request:
     query: Mapping[str, str]  # repeated parameters comma-joined, as FC sends them
     headers: Mapping[str, str]  # lower-case names; repeated headers comma-joined
     body: bytes
-    local: bool = False  # served by `taskwatch serve`, not by FC
 
 
-def parse_request(event: Mapping[str, Any], *, local: bool = False) -> Request:
+def parse_request(event: Mapping[str, Any]) -> Request:
     """The parts of an FC 3.0 HTTP event the router needs; HttpError 400 when they are malformed."""
     ctx = event.get("requestContext")
     if not isinstance(ctx, dict):
@@ -82,7 +81,6 @@ def parse_request(event: Mapping[str, Any], *, local: bool = False) -> Request:
         query=_string_map(event.get("queryParameters"), "queryParameters", lower=False),
         headers=_string_map(event.get("headers"), "headers", lower=True),
         body=_body(event.get("body"), event.get("isBase64Encoded")),
-        local=local,
     )
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from .secrets import scrub, scrub_value
+from .redact import scrub, scrub_value
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 LOGGER_NAME = "taskwatch"

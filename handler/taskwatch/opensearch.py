@@ -18,7 +18,7 @@ from typing import Any
 from . import jsonsafe
 from .causes import shorten, transport_reason
 from .model import Task
-from .ports import LIST_PAGE_SIZE
+from .ports import DEFAULT_TIMEOUTS, LIST_PAGE_SIZE, Timeouts
 from .settings import Credentials, Endpoint, Target
 from .task_answers import (
     SYNTHETIC_IDENTITY,
@@ -41,9 +41,6 @@ __all__ = [
 ]
 API_VERSION = "2017-12-25"
 INSTANCE_PATH = "/v4/openapi/app-groups/[appGroupIdentity]/functions/[functionName]/instances/[instanceName]"
-CONNECT_TIMEOUT_S = 3
-READ_TIMEOUT_S = 8
-RETRY_BACKOFF_S = 0.3
 # Error-code families that mean "your credentials or permissions are wrong" (prefix match).
 AUTH_PREFIXES = (
     "SignatureDoesNotMatch",
@@ -73,8 +70,7 @@ class OpenSearchClient:
         credentials: Credentials,
         *,
         pool_size: int = 16,
-        connect_timeout: float | None = None,
-        read_timeout: float | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retries: int = 1,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -93,8 +89,8 @@ class OpenSearchClient:
             region_id=region,
             credential=StsTokenCredential("unused", "unused", "unused"),
             auto_retry=False,
-            connect_timeout=connect_timeout or CONNECT_TIMEOUT_S,
-            timeout=read_timeout or READ_TIMEOUT_S,
+            connect_timeout=timeouts.opensearch_connect,
+            timeout=timeouts.opensearch_read,
             pool_size=pool_size,
             # A truthy mapping that names no scheme: the SDK then uses no proxy at all instead of
             # HTTP(S)_PROXY, which it would apply even to loopback and private endpoints.
@@ -104,8 +100,9 @@ class OpenSearchClient:
         # is given (and then sends no STS token); setting the signer ourselves makes ours win.
         self._client._signer = signer
         self._endpoint = endpoint
-        self._connect_timeout = connect_timeout or CONNECT_TIMEOUT_S
-        self._read_timeout = read_timeout or READ_TIMEOUT_S
+        self._connect_timeout = timeouts.opensearch_connect
+        self._read_timeout = timeouts.opensearch_read
+        self._backoff = timeouts.opensearch_backoff
         self._retries = retries
         self._sleep = sleep
 
@@ -132,7 +129,7 @@ class OpenSearchClient:
                 if attempt >= self._retries:
                     raise
                 attempt += 1
-                self._sleep(RETRY_BACKOFF_S * attempt)
+                self._sleep(self._backoff * attempt)
 
     def _call_once(self, target: Target, suffix: str, query: dict[str, str]) -> dict[str, Any]:
         from aliyunsdkcore.request import CommonRequest

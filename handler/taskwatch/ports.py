@@ -1,18 +1,41 @@
 """The three outside parts a tick needs, as protocols, with the errors they raise.
 
-Adapters implement them: ``opensearch.OpenSearchClient`` (TaskReader), ``store.FileStore`` and
-``store.OssStore`` (StateStore), and one notifier module per chat platform under ``notifiers/``.
+Adapters implement them: ``opensearch.OpenSearchClient`` (TaskReader), ``stores.file.FileStore``
+and ``stores.oss.OssStore`` (StateStore), and one notifier module per chat platform under
+``notifiers/``. ``Timeouts`` is what every adapter is given by the wiring.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from .digest import Message
 from .model import Change, Task
-from .settings import Target
+from .setting_values import Target
 
 LIST_PAGE_SIZE = 20  # runs per ListFunctionTasks page
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long each outside call may take and the pause before its one retry, in seconds.
+
+    The defaults fit FC's 180 s timeout with every target read once and retried once.
+    """
+
+    opensearch_connect: float = 3
+    opensearch_read: float = 8
+    opensearch_backoff: float = 0.3
+    oss_connect: float = 3
+    oss_readwrite: float = 8
+    oss_attempts: int = 2  # the SDK would try 3 times by default; one retry is enough within a tick
+    chat_connect: float = 3
+    chat_read: float = 5
+    chat_backoff: float = 0.5
+
+
+DEFAULT_TIMEOUTS = Timeouts()
 
 
 class TaskReader(Protocol):

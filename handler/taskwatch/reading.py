@@ -14,7 +14,7 @@ from .model import TERMINAL, FailureKind, Observation, ReadFailure, State, Targe
 from .opensearch import SYNTHETIC_IDENTITY, OpenSearchError, TaskNotFound
 from .pool import parallel
 from .ports import LIST_PAGE_SIZE, TaskReader
-from .secrets import scrub
+from .redact import scrub
 from .settings import Target
 
 MAX_LIST_PAGES = 3  # ListFunctionTasks pages read per @latest target and tick

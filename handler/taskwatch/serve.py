@@ -16,11 +16,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import logs
-from .secrets import scrub
+from .redact import scrub
+
+if TYPE_CHECKING:
+    from .wiring import Wiring
 
 MAX_BODY = 1 << 20  # a request to this API carries at most a tiny JSON object
 DEFAULT_HOST = "127.0.0.1"
@@ -43,7 +46,6 @@ class LocalContext:
     account_id: str = "local"
     function: FunctionMeta = field(default_factory=FunctionMeta)
     credentials: None = None
-    taskwatch_local: bool = True  # settings as for the CLI: no FC-only defaults or internal endpoints
 
 
 class BadRequest(Exception):
@@ -101,6 +103,10 @@ def build_event(
     }
 
 
+class LocalServer(ThreadingHTTPServer):
+    wiring: Wiring  # what every request's tick is run with
+
+
 class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "taskwatch"  # not the Python version: nothing a caller needs
@@ -129,7 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
         from .fc import handle
 
         try:
-            answer = handle(json.dumps(event).encode("utf-8"), context)
+            wiring = self.server.wiring if isinstance(self.server, LocalServer) else None
+            answer = handle(json.dumps(event).encode("utf-8"), context, wiring)
             status, headers, payload = _unpack(answer)
         except Exception as err:  # the router never raises; this guards the guard
             logs.event("serve_failed", logging.ERROR, exception=type(err).__name__)
@@ -216,10 +223,16 @@ def _error(message: str) -> bytes:
     return json.dumps({"error": scrub(message)}).encode("utf-8")
 
 
-def make_server(port: int = 0, host: str = DEFAULT_HOST) -> ThreadingHTTPServer:
-    """A bound, not yet serving server (port 0: any free port; see ``server_address``)."""
-    server = ThreadingHTTPServer((host, port), _Handler)
+def make_server(port: int = 0, host: str = DEFAULT_HOST, wiring: Wiring | None = None) -> LocalServer:
+    """A bound, not yet serving server (port 0: any free port; see ``server_address``).
+
+    ``wiring`` None: settings as for the command line (no FC-only defaults or internal endpoints).
+    """
+    from .wiring import LOCAL
+
+    server = LocalServer((host, port), _Handler)
     server.daemon_threads = True
+    server.wiring = wiring or LOCAL
     return server
 
 

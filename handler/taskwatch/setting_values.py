@@ -5,8 +5,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .redact import mask_url
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$")
@@ -34,6 +39,40 @@ class Target:
     @property
     def key(self) -> str:
         return f"{self.app_group}/{self.function}/{self.instance}@{self.generation or 'latest'}"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where digests go: a name, a notifier type (``notifiers.REGISTRY``) and that notifier's own
+    options, a frozen dataclass its module reads and validates."""
+
+    name: str
+    type: str
+    options: Any = field(repr=False)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_url(raw: str, variable: str) -> str:
+    """An https:// URL (http only for loopback hosts: tests and the local emulator), whose
+    secrets stay masked in the error."""
+    try:
+        parts = urlsplit(raw)
+    except ValueError:  # e.g. an unclosed [ in the host: the error must still name the variable
+        raise SettingsError(variable, f"{mask_url(raw)!r} is not an https:// URL") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(variable, f"{mask_url(raw)!r} is not an https:// URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        # A webhook URL carries its token: only loopback may go unencrypted.
+        raise SettingsError(variable, f"{mask_url(raw)!r} must be https:// (http only for loopback hosts)")
+    return raw
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,15 @@ Every bad or missing value raises :class:`SettingsError` naming the variable and
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from .secrets import mask, mask_url
+from .redact import mask
 from .setting_values import (
+    Channel,
     Credentials,
     Endpoint,
     SettingsError,
@@ -27,6 +26,7 @@ from .setting_values import (
 )
 
 __all__ = [
+    "Channel",
     "Credentials",
     "Endpoint",
     "Settings",
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 
-MOBILE_RE = re.compile(r"^\+?[0-9][0-9-]{3,19}$")
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 DEFAULT_CONCURRENCY = 16
 CLI_DEFAULT_STATE = "file://./.taskwatch"
@@ -56,10 +55,7 @@ class Settings:
     oss_endpoint: Endpoint | None  # None: the SDK's endpoint for the region (internal inside FC)
     oss_internal: bool
     credentials: Credentials | None = field(repr=False)
-    dingtalk_webhook: str | None = field(repr=False)
-    dingtalk_secret: str | None = field(repr=False)
-    at_mobiles: tuple[str, ...]
-    keyword: str | None
+    channels: tuple[Channel, ...]  # never empty: the console when no chat is configured
     progress_step: float
     stall_minutes: float
     error_ticks: int
@@ -87,41 +83,6 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     if not re.fullmatch(r"[0-9]+", raw) or not low <= int(raw) <= high:
         raise SettingsError(name, f"{raw!r} must be a whole number from {low} to {high}")
     return int(raw)
-
-
-def _webhook(env: Mapping[str, str]) -> str | None:
-    raw = env.get("DINGTALK_WEBHOOK", "").strip()
-    if not raw:
-        return None
-    try:
-        parts = urlsplit(raw)
-    except ValueError:  # e.g. an unclosed [ in the host: the error must still name the variable
-        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} is not an https:// URL") from None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} is not an https:// URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
-        # A robot URL carries its token: only loopback (tests, the local emulator) may go unencrypted.
-        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} must be https:// (http only for loopback hosts)")
-    if not parse_qs(parts.query).get("access_token", [""])[0]:
-        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} has no access_token parameter")
-    return raw
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _mobiles(env: Mapping[str, str]) -> tuple[str, ...]:
-    mobiles = tuple(m for m in re.split(r"[,\s]+", env.get("DINGTALK_AT_MOBILES", "")) if m)
-    for mobile in mobiles:
-        if not MOBILE_RE.match(mobile):
-            raise SettingsError("DINGTALK_AT_MOBILES", f"{mobile!r} is not a mobile number")
-    return mobiles
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -163,7 +124,7 @@ def load_settings(
     env: Mapping[str, str],
     context: Any = None,
     *,
-    invoked_by_fc: bool = False,
+    in_fc: bool = False,
     require_credentials: bool = True,
     need_region: bool = True,
 ) -> Settings:
@@ -184,7 +145,7 @@ def load_settings(
         or env.get("FC_REGION", "").strip()
     )
     raw_state = env.get("TASKWATCH_STATE", "").strip()
-    local_state = raw_state.startswith("file://") or (not raw_state and not invoked_by_fc)
+    local_state = raw_state.startswith("file://") or (not raw_state and not in_fc)
     if not region and (need_region or not local_state):
         raise SettingsError("TASKWATCH_REGION", "is required (no ALIBABA_CLOUD_REGION_ID or FC region either)")
     if region and not REGION_RE.match(region):
@@ -199,7 +160,7 @@ def load_settings(
     )
 
     if not raw_state:
-        if invoked_by_fc:
+        if in_fc:
             raise SettingsError("TASKWATCH_STATE", "is required in Function Compute, e.g. oss://bucket/taskwatch")
         raw_state = CLI_DEFAULT_STATE
     state = parse_state(raw_state)
@@ -214,11 +175,11 @@ def load_settings(
             "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (and _SECURITY_TOKEN for STS keys)",
         )
 
-    secret = env.get("DINGTALK_SECRET", "").strip() or None
-    keyword = env.get("DINGTALK_KEYWORD", "").strip() or None
     http_token = env.get("TASKWATCH_HTTP_TOKEN", "").strip() or None
     if http_token is not None and len(http_token) < 16:
         raise SettingsError("TASKWATCH_HTTP_TOKEN", f"{mask(http_token)} is too short; use 16+ random characters")
+
+    from .notifiers import channels_from_env  # each notifier module reads its own variables
 
     return Settings(
         targets=targets,
@@ -226,12 +187,9 @@ def load_settings(
         opensearch_endpoint=opensearch,
         state=state,
         oss_endpoint=oss_endpoint,
-        oss_internal=invoked_by_fc and oss_endpoint is None,
+        oss_internal=in_fc and oss_endpoint is None,
         credentials=credentials,
-        dingtalk_webhook=_webhook(env),
-        dingtalk_secret=secret,
-        at_mobiles=_mobiles(env),
-        keyword=keyword,
+        channels=channels_from_env(env),
         progress_step=_number(env, "TASKWATCH_PROGRESS_STEP", 25, 0, 100),
         stall_minutes=_number(env, "TASKWATCH_STALL_MINUTES", 60, 0, 60 * 24 * 365),
         error_ticks=_integer(env, "TASKWATCH_ERROR_TICKS", 3, 1, 1000),

@@ -140,8 +140,8 @@ def test_every_setting_is_an_env_variable_with_the_design_default(rendered: dict
     creds = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "k", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}
     minimal = {"TASKWATCH_TARGETS": variables["TASKWATCH_TARGETS"], "TASKWATCH_STATE": variables["TASKWATCH_STATE"]}
     context = {"region": "cn-hangzhou"}
-    assert load_settings({**variables, **creds}, context, invoked_by_fc=True) == load_settings(
-        {**minimal, **creds}, context, invoked_by_fc=True
+    assert load_settings({**variables, **creds}, context, in_fc=True) == load_settings(
+        {**minimal, **creds}, context, in_fc=True
     )
 
 

@@ -1,6 +1,7 @@
 """End-to-end fixtures: the real handler against the loopback emulator, over real HTTP.
 
-`Cloud.tick()` sends an FC-shaped timer event through `index.handler` with either context style:
+`Cloud.tick()` sends an FC-shaped timer event through `fc.handle` (what `index.handler` calls) with
+the test's wiring and either context style:
 python3.10 passes credentials in `context.credentials`, python3.12 in ALIBABA_CLOUD_* variables.
 The emulator's timeline clock and taskwatch's clock are one virtual clock, moved by the test.
 """
@@ -10,16 +11,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 from support import Context, Credentials
 
-import index
-import taskwatch.app
-from taskwatch import opensearch, store
-from taskwatch.notifiers import dingtalk
+from taskwatch.fc import handle
+from taskwatch.ports import Timeouts
+from taskwatch.wiring import Wiring
 from taskwatch_emulator import Emulator, ManualClock
 
 AK_ID = "STS.E2eAccessKeyId"
@@ -28,6 +28,14 @@ STS_TOKEN = "e2e-sts-token-do-not-log"
 ROBOT_SECRET = "SECe2e-robot-secret-do-not-log"
 BUCKET = "tw-e2e"
 START = 1_795_000_000.0  # 2026-11-19, any fixed point
+FAST = Timeouts(
+    opensearch_connect=0.25,
+    opensearch_read=0.25,
+    opensearch_backoff=0,
+    oss_readwrite=0.25,
+    chat_read=0.25,
+    chat_backoff=0,
+)
 
 
 @dataclass
@@ -36,12 +44,17 @@ class Cloud:
     clock: ManualClock
     style: str  # "py310" or "py312"
     monkeypatch: pytest.MonkeyPatch
+    wiring: Wiring
     ticks: int = 0
     credentials: Credentials | None = None  # py310: what context.credentials holds
 
     def context(self) -> Context:
         self.ticks += 1
         return Context(request_id=f"e2e-{self.ticks}", credentials=self.credentials)
+
+    def use_timeouts(self, **timeouts: float) -> None:
+        """Later ticks run with these timeouts (and new clients built with them)."""
+        self.wiring = replace(self.wiring, timeouts=replace(self.wiring.timeouts, **timeouts))
 
     def use_key(self, key_id: str, secret: str, token: str | None = None) -> None:
         """Sign with another key, through whichever channel this runtime style uses."""
@@ -59,7 +72,7 @@ class Cloud:
         """One timer tick; then the virtual clock moves on."""
         event = json.dumps({"triggerTime": "2026-11-19T00:00:00Z", "triggerName": "timer", "payload": ""}).encode()
         try:
-            answer: dict[str, Any] = json.loads(index.handler(event, self.context()))
+            answer: dict[str, Any] = json.loads(handle(event, self.context(), self.wiring))
             return answer
         finally:
             self.clock.advance(minutes * 60)
@@ -78,14 +91,9 @@ class Cloud:
 @pytest.fixture(params=["py310", "py312"])
 def cloud(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     clock = ManualClock(START)
-    # Short client timeouts and no backoff so fault tests stay fast; the logic is the same.
-    monkeypatch.setattr(opensearch, "READ_TIMEOUT_S", 0.25)
-    monkeypatch.setattr(opensearch, "CONNECT_TIMEOUT_S", 0.25)
-    monkeypatch.setattr(opensearch, "RETRY_BACKOFF_S", 0.0)
-    monkeypatch.setattr(dingtalk, "READ_TIMEOUT_S", 0.25)
-    monkeypatch.setattr(dingtalk, "RETRY_BACKOFF_S", 0.0)
-    monkeypatch.setattr(store, "READWRITE_TIMEOUT_S", 0.25)
-    monkeypatch.setattr(taskwatch.app, "now_ms", lambda: int(clock() * 1000))
+    # Short client timeouts and no backoff so fault tests stay fast; the logic is the same. The
+    # emulator's clock is taskwatch's too.
+    wiring = Wiring(clock=lambda: int(clock() * 1000), timeouts=FAST)
     with Emulator(
         access_key_id=AK_ID,
         access_key_secret=AK_SECRET,
@@ -107,5 +115,5 @@ def cloud(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         creds = Credentials(AK_ID, AK_SECRET, STS_TOKEN) if request.param == "py310" else None
-        yield Cloud(emu, clock, request.param, monkeypatch, credentials=creds)
+        yield Cloud(emu, clock, request.param, monkeypatch, wiring, credentials=creds)
         assert not emu.opensearch.errors and not emu.oss.errors and not emu.dingtalk.errors

@@ -1,7 +1,7 @@
 """Four ticks started at the same moment over the same state and the same change: one message.
 
-Threads: 4 threads call `index.handler` behind a `threading.Barrier`, 20 repetitions, each over a
-fresh change (a new status or a new generation, alternately). Processes: the same with 4 spawned
+Threads: 4 threads call `fc.handle` (what `index.handler` runs) behind a `threading.Barrier`,
+20 repetitions, each over a fresh change (a new status or a new generation, alternately). Processes: the same with 4 spawned
 worker processes behind a `multiprocessing.Barrier`, against the emulator running in this process.
 A variant makes the winning tick's send fail: nothing may be sent twice, nothing lost.
 Figures go to `.cache/concurrency.json`.
@@ -24,7 +24,7 @@ from conftest import Cloud
 from support import Context
 from test_e2e_promises import delivered
 
-import index
+from taskwatch.fc import handle
 from taskwatch_emulator import Step
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def run_threads(cloud: Cloud) -> list[str]:
         context = Context(request_id=f"parallel-{i}", credentials=cloud.credentials)
         barrier.wait(timeout=10)
         try:
-            answers[i] = index.handler(EVENT, context)
+            answers[i] = handle(EVENT, context, cloud.wiring)
         except Exception as err:
             answers[i] = err
 
@@ -184,15 +184,15 @@ def _init_worker(barrier: Any, env: dict[str, str], path: list[str]) -> None:
 
 
 def _worker_tick(now_ms: int, request_id: str, targets: str | None = None) -> str:
-    import index as handler_module
-    import taskwatch.app
+    from taskwatch.fc import handle
+    from taskwatch.wiring import Wiring
 
     if targets is not None:
         os.environ["TASKWATCH_TARGETS"] = targets
-    taskwatch.app.now_ms = lambda: now_ms  # the parent's virtual clock, frozen for this tick
+    wiring = Wiring(clock=lambda: now_ms)  # the parent's virtual clock, frozen for this tick
     _BARRIER.wait(timeout=20)
     try:
-        return str(handler_module.handler(EVENT, Context(request_id=request_id)))
+        return str(handle(EVENT, Context(request_id=request_id), wiring))
     except Exception as err:
         return json.dumps({"error": str(err)})
 

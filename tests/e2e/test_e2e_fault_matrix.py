@@ -27,8 +27,6 @@ from alibabacloud_oss_v2 import defaults as oss_defaults
 from conftest import BUCKET, Cloud
 from test_e2e_promises import delivered
 
-from taskwatch import opensearch, store
-from taskwatch.notifiers import dingtalk
 from taskwatch_emulator import Step
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,10 +104,9 @@ def stop_faults(cloud: Cloud) -> None:
 
 
 @pytest.fixture(autouse=True)
-def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+def quick(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
     """Shorter client timeouts than conftest's and no OSS SDK backoff: 30 cells stay fast."""
-    for module, name in ((opensearch, "READ_TIMEOUT_S"), (dingtalk, "READ_TIMEOUT_S"), (store, "READWRITE_TIMEOUT_S")):
-        monkeypatch.setattr(module, name, 0.1)
+    cloud.use_timeouts(opensearch_read=0.1, chat_read=0.1, oss_readwrite=0.1)
     monkeypatch.setattr(oss_defaults, "DEFAULT_BASE_DELAY_S", 0.001)
 
 

@@ -30,9 +30,6 @@ from alibabacloud_oss_v2 import defaults as oss_defaults
 from conftest import Cloud
 from test_e2e_promises import delivered
 
-from taskwatch import opensearch, store
-from taskwatch.notifiers import dingtalk
-
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261128
 TICKS = 300
@@ -219,8 +216,7 @@ def play(cloud: Cloud, targets: list[Target], tick: int) -> None:
 
 @pytest.mark.parametrize("cloud", ["py312"], indirect=True)
 def test_long_run_delivers_the_true_changes_once_in_order(cloud: Cloud, capsys: pytest.CaptureFixture[str]) -> None:
-    for module, name in ((opensearch, "READ_TIMEOUT_S"), (dingtalk, "READ_TIMEOUT_S"), (store, "READWRITE_TIMEOUT_S")):
-        cloud.monkeypatch.setattr(module, name, 0.05)
+    cloud.use_timeouts(opensearch_read=0.05, chat_read=0.05, oss_readwrite=0.05)
     cloud.monkeypatch.setattr(oss_defaults, "DEFAULT_BASE_DELAY_S", 0.001)  # the OSS SDK's retry backoff
     rng = random.Random(SEED)
     targets = make_script(rng)

@@ -13,7 +13,6 @@ import pytest
 from alibabacloud_oss_v2 import defaults as oss_defaults
 from conftest import BUCKET, Cloud
 
-from taskwatch import opensearch
 from taskwatch.kinds import KINDS
 from taskwatch.model import Change, ChangeKind
 from taskwatch_emulator import Step
@@ -218,7 +217,7 @@ def test_error_alert_after_error_ticks_names_the_cause_then_recovered(
     cloud: Cloud, fault: dict[str, object], cause: str
 ) -> None:
     watch(cloud, MAIN, TASKWATCH_ERROR_TICKS="3")
-    cloud.monkeypatch.setattr(opensearch, "READ_TIMEOUT_S", 0.1)  # 4 ticks x 2 attempts time out
+    cloud.use_timeouts(opensearch_read=0.1)  # 4 ticks x 2 attempts time out
     cloud.emu.opensearch.add_task(APP, FN, "main", 7, [Step("running", 40)])
     cloud.tick()
     cloud.emu.opensearch.inject(times=None, **fault)  # type: ignore[arg-type]

@@ -93,7 +93,7 @@ ev = json.load(open({str(ROOT / "tests/events/http-healthz.json")!r}))
 answer = index.handler(json.dumps(ev).encode(), None)
 assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {{"ok": True}}, answer
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("aliyunsdkcore", "alibabacloud_oss_v2", "requests")
-               or m in ("taskwatch.app", "taskwatch.tick", "taskwatch.store", "taskwatch.settings"))
+               or m in ("taskwatch.wiring", "taskwatch.tick", "taskwatch.stores", "taskwatch.settings"))
 assert not heavy, heavy
 """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -1,41 +1,49 @@
-"""One module per chat platform, and the registry that picks the channel a tick delivers to.
+"""One module per chat platform, and the registry of them.
 
-A notifier module declares ``TYPE`` (its name), its limits and mention style (a ``DigestStyle``),
-its client (``digest`` and ``send``, see ``ports.Notifier``), and four functions the registry
-calls: ``configured(settings)``, ``secrets(settings)`` (masked everywhere), ``client_key(settings)``
-(a warm instance reuses the client while it stays the same) and ``build(settings)``.
-A new platform is one module here plus one line in REGISTRY.
+A notifier module declares ``TYPE`` (its name in settings), ``Options`` (a frozen dataclass of what
+it is configured with), its client (``digest`` within its limits and mention style, and ``send``;
+see ``ports.Notifier``), and three functions the registry calls: ``from_env(env)`` (its channel
+from environment variables, or None), ``secrets(options)`` (masked everywhere) and
+``build(options, timeouts)``. A new platform is one module here plus one line in REGISTRY.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Mapping
 from types import ModuleType
 
-from ..ports import Notifier
-from ..settings import Settings
+from ..ports import Notifier, Timeouts
+from ..setting_values import Channel, SettingsError
 from . import console, dingtalk
 
-# In order of preference: the first one configured delivers; the console is the fallback.
-REGISTRY: tuple[ModuleType, ...] = (
-    dingtalk,
-    console,
-)
+REGISTRY: dict[str, ModuleType] = {
+    dingtalk.TYPE: dingtalk,
+    console.TYPE: console,
+}
 
 
-def chosen(settings: Settings) -> ModuleType:
-    return next(module for module in REGISTRY if module.configured(settings))
+def module(channel: Channel) -> ModuleType:
+    try:
+        return REGISTRY[channel.type]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise SettingsError(f"channel {channel.name}", f"type {channel.type!r} is not one of {known}") from None
 
 
-def notifier_secrets(settings: Settings) -> list[str | None]:
-    return [value for module in REGISTRY for value in module.secrets(settings)]
+def channels_from_env(env: Mapping[str, str]) -> tuple[Channel, ...]:
+    """The channels environment variables configure (each named after its type), else the console."""
+    found = tuple(
+        Channel(name=name, type=name, options=options)
+        for name, notifier in REGISTRY.items()
+        if (options := notifier.from_env(env)) is not None
+    )
+    return found or (Channel(name=console.TYPE, type=console.TYPE, options=console.Options()),)
 
 
-def notifier_key(settings: Settings) -> Hashable:
-    module = chosen(settings)
-    return (module.TYPE, module.client_key(settings))
+def channel_secrets(channels: tuple[Channel, ...]) -> list[str | None]:
+    return [value for channel in channels for value in module(channel).secrets(channel.options)]
 
 
-def build_notifier(settings: Settings) -> Notifier:
-    notifier: Notifier = chosen(settings).build(settings)
+def build_notifier(channel: Channel, timeouts: Timeouts) -> Notifier:
+    notifier: Notifier = module(channel).build(channel.options, timeouts)
     return notifier

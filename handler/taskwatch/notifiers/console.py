@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Hashable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TextIO
 
 from ..digest import DigestStyle, Message, render
 from ..model import Change
-from ..secrets import scrub
-from ..settings import Settings
+from ..ports import Timeouts
+from ..redact import scrub
 
 TYPE = "console"
 STYLE = DigestStyle(measure=lambda message: len(message.text.encode()))
@@ -28,17 +29,18 @@ class ConsoleNotifier:
         stream.flush()
 
 
-def configured(settings: Settings) -> bool:
-    return True  # the fallback: always available
+@dataclass(frozen=True)
+class Options:
+    """The console takes no options."""
 
 
-def secrets(settings: Settings) -> list[str | None]:
+def from_env(env: Mapping[str, str]) -> Options | None:
+    return None  # never chosen by a variable: the fallback when no other channel is configured
+
+
+def secrets(options: Options) -> list[str | None]:
     return []
 
 
-def client_key(settings: Settings) -> Hashable:
-    return TYPE
-
-
-def build(settings: Settings) -> ConsoleNotifier:
+def build(options: Options, timeouts: Timeouts) -> ConsoleNotifier:
     return ConsoleNotifier()

@@ -10,19 +10,19 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from ..digest import DigestStyle, Message, render
 from ..model import Change
-from ..ports import DeliveryError
-from ..secrets import scrub, url_secrets
-from ..settings import Settings
+from ..ports import DEFAULT_TIMEOUTS, DeliveryError, Timeouts
+from ..redact import mask_url, scrub, url_secrets
+from ..setting_values import SettingsError, webhook_url
 
-CONNECT_TIMEOUT_S = 3
-READ_TIMEOUT_S = 5
-RETRY_BACKOFF_S = 0.5
 # Codes that no retry can fix: the message names the setting to change.
 CONFIG_ERRORS = {
     310000: "security check failed: check DINGTALK_SECRET (sign mode), DINGTALK_KEYWORD (keyword mode), "
@@ -36,6 +36,15 @@ RATE_LIMITED = 130101
 BUSY = -1
 TYPE = "dingtalk"
 MAX_BYTES = 20_000
+MOBILE_RE = re.compile(r"^\+?[0-9][0-9-]{3,19}$")
+
+
+@dataclass(frozen=True)
+class Options:
+    webhook: str = field(repr=False)
+    secret: str | None = field(default=None, repr=False)  # sign mode
+    mobiles: tuple[str, ...] = ()  # pinged on urgent digests
+    keyword: str | None = None  # keyword mode: the text must contain it
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -89,7 +98,7 @@ class DingTalkNotifier:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         retries: int = 1,
-        timeout: tuple[float, float] | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
     ) -> None:
         import requests
 
@@ -101,7 +110,8 @@ class DingTalkNotifier:
         self._clock = clock
         self._sleep = sleep
         self._retries = retries
-        self._timeout = timeout or (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+        self._timeout = (timeouts.chat_connect, timeouts.chat_read)
+        self._backoff = timeouts.chat_backoff
         self._style = style(mobiles, keyword)
 
     def digest(self, changes: list[Change]) -> Message:
@@ -118,7 +128,7 @@ class DingTalkNotifier:
                 if not err.retryable or err.code == RATE_LIMITED or attempt >= self._retries:
                     raise
                 attempt += 1
-                self._sleep(RETRY_BACKOFF_S * attempt)
+                self._sleep(self._backoff * attempt)
 
     def _send_once(self, message: Message) -> None:
         params: dict[str, str] = {}
@@ -163,28 +173,32 @@ class DingTalkNotifier:
 # --- what the registry needs ---------------------------------------------------------------------
 
 
-def configured(settings: Settings) -> bool:
-    return settings.dingtalk_webhook is not None
-
-
-def secrets(settings: Settings) -> list[str | None]:
-    return [settings.dingtalk_secret, *url_secrets(settings.dingtalk_webhook)]
-
-
-def client_key(settings: Settings) -> Hashable:
-    """Everything the client is built from: a warm instance reuses it while this stays the same."""
-    return (
-        settings.dingtalk_webhook,
-        settings.dingtalk_secret,
-        settings.at_mobiles,
-        settings.keyword,
-        CONNECT_TIMEOUT_S,
-        READ_TIMEOUT_S,
+def from_env(env: Mapping[str, str]) -> Options | None:
+    """The channel the DINGTALK_* variables describe, or None without DINGTALK_WEBHOOK (the other
+    variables are checked all the same: a typo is reported before it is needed)."""
+    mobiles = tuple(m for m in re.split(r"[,\s]+", env.get("DINGTALK_AT_MOBILES", "")) if m)
+    for mobile in mobiles:
+        if not MOBILE_RE.match(mobile):
+            raise SettingsError("DINGTALK_AT_MOBILES", f"{mobile!r} is not a mobile number")
+    raw = env.get("DINGTALK_WEBHOOK", "").strip()
+    if not raw:
+        return None
+    webhook = webhook_url(raw, "DINGTALK_WEBHOOK")
+    if not parse_qs(urlsplit(webhook).query).get("access_token", [""])[0]:
+        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} has no access_token parameter")
+    return Options(
+        webhook=webhook,
+        secret=env.get("DINGTALK_SECRET", "").strip() or None,
+        mobiles=mobiles,
+        keyword=env.get("DINGTALK_KEYWORD", "").strip() or None,
     )
 
 
-def build(settings: Settings) -> DingTalkNotifier:
-    assert settings.dingtalk_webhook is not None
+def secrets(options: Options) -> list[str | None]:
+    return [options.secret, *url_secrets(options.webhook)]
+
+
+def build(options: Options, timeouts: Timeouts) -> DingTalkNotifier:
     return DingTalkNotifier(
-        settings.dingtalk_webhook, settings.dingtalk_secret, mobiles=settings.at_mobiles, keyword=settings.keyword
+        options.webhook, options.secret, mobiles=options.mobiles, keyword=options.keyword, timeouts=timeouts
     )

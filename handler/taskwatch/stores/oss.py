@@ -1,76 +1,20 @@
-"""Where state and delivery claims live: a small object store with create-only writes.
-
-Object names are relative to the configured location: ``state.json``, ``claims/<change id>``,
-``corrupt/state-<ms>.json``. ``put(..., create_only=True)`` is the one atomic primitive the
-delivery protocol needs (OSS: ``x-oss-forbid-overwrite``; files: ``O_EXCL``).
-"""
+"""State in OSS through alibabacloud-oss-v2 (V4 signatures); create-only is ``x-oss-forbid-overwrite``."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from .causes import transport_reason
-from .ports import StateStore, StoreError
+from ..causes import transport_reason
+from ..ports import StoreError, Timeouts
+from ..settings import Credentials, Settings, StateLocation
 
-__all__ = ["FileStore", "OssStore", "StateStore", "StoreError", "open_store"]  # the errors are the port's
-from .settings import Credentials, Settings, StateLocation
-
-CONNECT_TIMEOUT_S = 3
-READWRITE_TIMEOUT_S = 8
-PUT_ATTEMPTS = 2  # the SDK would retry PUTs 3 times by default; one retry is enough within a tick
 OSS_MIN_POOL = 20  # the SDK's default pool size; never keep fewer connections than it would
-
-
-class FileStore:
-    def __init__(self, directory: str) -> None:
-        self._root = Path(directory)
-
-    def _path(self, name: str) -> Path:
-        return self._root.joinpath(*name.split("/"))
-
-    def get(self, name: str) -> bytes | None:
-        try:
-            return self._path(name).read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as err:
-            raise StoreError(f"cannot read {self._path(name)}: {err.strerror}") from None
-
-    def put(self, name: str, data: bytes, *, create_only: bool = False) -> bool:
-        path = self._path(name)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if create_only:
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                except FileExistsError:
-                    return False
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                return True
-            # Write to a temporary file and rename: a crash never leaves half a state file.
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-            return True
-        except OSError as err:
-            raise StoreError(f"cannot write {path}: {err.strerror}") from None
-
-    def delete(self, name: str) -> None:
-        try:
-            self._path(name).unlink(missing_ok=True)
-        except OSError as err:
-            raise StoreError(f"cannot delete {self._path(name)}: {err.strerror}") from None
 
 
 class OssStore:
     """State in OSS through alibabacloud-oss-v2 (V4 signatures)."""
 
-    def __init__(self, settings: Settings, credentials: Credentials) -> None:
+    def __init__(self, settings: Settings, credentials: Credentials, timeouts: Timeouts) -> None:
         import alibabacloud_oss_v2 as oss
 
         location = settings.state
@@ -85,14 +29,14 @@ class OssStore:
             cfg.use_path_style = settings.oss_endpoint.is_local
         else:
             cfg.use_internal_endpoint = settings.oss_internal
-        cfg.retry_max_attempts = PUT_ATTEMPTS
+        cfg.retry_max_attempts = timeouts.oss_attempts
         # The transport carries the timeouts. The SDK's own keeps at most 20 idle connections and
         # drops the rest after each call; a tick writes claims with TASKWATCH_CONCURRENCY threads,
         # so with more threads than that a warm instance would open (and pay a TLS handshake for)
         # the excess again on every tick.
         cfg.http_client = oss.transport.RequestsHttpClient(
-            connect_timeout=CONNECT_TIMEOUT_S,
-            readwrite_timeout=READWRITE_TIMEOUT_S,
+            connect_timeout=timeouts.oss_connect,
+            readwrite_timeout=timeouts.oss_readwrite,
             max_connections=max(settings.concurrency, OSS_MIN_POOL),
         )
         self._oss: Any = oss
@@ -169,11 +113,3 @@ def _describe(err: BaseException) -> str:
     # Transport errors: the kind and the reason at the end of the text, not the whole text (it
     # can carry signed URLs).
     return f"{type(inner).__name__}: {transport_reason(str(inner))}"
-
-
-def open_store(settings: Settings) -> StateStore:
-    if settings.state.scheme == "file":
-        return FileStore(settings.state.path)
-    if settings.credentials is None:
-        raise StoreError("OSS state needs credentials")
-    return OssStore(settings, settings.credentials)

@@ -1,4 +1,9 @@
-"""Wiring: settings -> the real OpenSearch reader, state store and notifier -> one tick."""
+"""The one place dependencies are built: settings + a ``Wiring`` (clock, timeouts, warm clients)
+-> the OpenSearch reader, state store and notifier -> one tick.
+
+Entry points take a ``Wiring`` and default to ``PROCESS``, this process's; tests and the demo pass
+their own (a virtual clock, short timeouts, a fresh client cache) instead of patching modules.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from . import logs, opensearch, store
+from . import logs
 from .model import FailureKind
-from .notifiers import build_notifier, notifier_key, notifier_secrets
+from .notifiers import build_notifier, channel_secrets
 from .opensearch import OpenSearchClient
-from .ports import Notifier, StateStore, TaskReader
-from .secrets import register_secrets, scrub
+from .ports import DEFAULT_TIMEOUTS, Notifier, StateStore, TaskReader, Timeouts
+from .redact import register_secrets, scrub
 from .settings import Settings, SettingsError
-from .store import open_store
+from .stores import open_store
 from .tick import TickError, TickResult, run_tick
 
 _C = TypeVar("_C")
@@ -37,7 +42,7 @@ def remember_secrets(settings: Settings) -> None:
             creds.access_key_secret if creds else None,
             creds.security_token if creds else None,
             settings.http_token,
-            *notifier_secrets(settings),
+            *channel_secrets(settings.channels),
         ]
     )
 
@@ -68,72 +73,78 @@ class ClientCache:
             return client
 
 
-# The clients of this process: FC keeps a warm instance's module state between invocations.
-INSTANCE_CLIENTS = ClientCache()
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
 
-def build_services(settings: Settings, clients: ClientCache | None = None) -> Services:
-    """The tick's clients from ``clients`` (default: this process's), built where none fits yet.
+@dataclass(frozen=True)
+class Wiring:
+    """What a tick is run with besides its settings."""
 
-    Each key is everything its client is built from, module timeouts included (tests shorten them).
+    clock: Callable[[], int] = wall_clock_ms  # ms since the epoch
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
+    clients: ClientCache = field(default_factory=ClientCache)
+    in_fc: bool = True  # inside Function Compute: FC-only defaults and OSS's internal endpoint
+
+
+# This process's: FC keeps a warm instance's module state, and with it these clients, between invocations.
+PROCESS = Wiring()
+# The command line and `taskwatch serve`: settings as outside FC, the same warm clients.
+LOCAL = Wiring(clients=PROCESS.clients, in_fc=False)
+
+
+def build_services(settings: Settings, wiring: Wiring = PROCESS) -> Services:
+    """The tick's clients from the wiring's cache, built where none fits yet.
+
+    Each key is everything its client is built from, so rotated credentials or changed settings
+    get a new client and the same ones get the warm one.
     """
     if settings.credentials is None:
         raise SettingsError("ALIBABA_CLOUD_ACCESS_KEY_ID", "no credentials to read OpenSearch with")
-    cache = INSTANCE_CLIENTS if clients is None else clients
-    creds = settings.credentials
-    reader_key = (
-        settings.opensearch_endpoint,
-        settings.region,
-        creds,
-        settings.concurrency,
-        opensearch.CONNECT_TIMEOUT_S,
-        opensearch.READ_TIMEOUT_S,
-    )
+    cache, timeouts, creds = wiring.clients, wiring.timeouts, settings.credentials
+    reader_key = (settings.opensearch_endpoint, settings.region, creds, settings.concurrency, timeouts)
     reader = cache.get(
         "opensearch",
         reader_key,
-        lambda: OpenSearchClient(settings.opensearch_endpoint, settings.region, creds, pool_size=settings.concurrency),
+        lambda: OpenSearchClient(
+            settings.opensearch_endpoint, settings.region, creds, pool_size=settings.concurrency, timeouts=timeouts
+        ),
     )
-    notifier: Notifier = cache.get("notifier", notifier_key(settings), lambda: build_notifier(settings))
+    channel = settings.channels[0]
+    notifier: Notifier = cache.get("notifier", (channel, timeouts), lambda: build_notifier(channel, timeouts))
     if settings.state.scheme == "file":
-        state_store: StateStore = open_store(settings)
+        state_store: StateStore = open_store(settings, timeouts)
     else:
+        # The pool's size is the concurrency: every thread of a tick keeps its connection.
         store_key = (
             settings.state,
             settings.oss_endpoint,
             settings.oss_internal,
             settings.region,
             creds,
-            settings.concurrency,  # the size of its connection pool
-            store.CONNECT_TIMEOUT_S,
-            store.READWRITE_TIMEOUT_S,
-            store.PUT_ATTEMPTS,
+            settings.concurrency,
+            timeouts,
         )
-        state_store = cache.get("oss", store_key, lambda: open_store(settings))
+        state_store = cache.get("oss", store_key, lambda: open_store(settings, timeouts))
     return Services(reader=reader, store=state_store, notifier=notifier)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def tick(
     settings: Settings,
     *,
+    wiring: Wiring = PROCESS,
     dry_run: bool = False,
     services: Services | None = None,
-    clock: Callable[[], int] | None = None,
     tick_id: str | None = None,
     read_budget_s: float | None = None,
-    clients: ClientCache | None = None,
 ) -> TickResult:
     """Run one tick and log its outcome; TickError carries a one-line, scrubbed cause.
 
-    Without ``services`` the clients come from ``clients`` (default: the ones this warm instance
-    keeps), so a second tick reuses their connections.
+    Without ``services`` the clients come from the wiring's cache, so a second tick reuses their
+    connections.
     """
     remember_secrets(settings)
-    services = services or build_services(settings, clients)
+    services = services or build_services(settings, wiring)
     started = time.monotonic()
     try:
         result = run_tick(
@@ -141,7 +152,7 @@ def tick(
             reader=services.reader,
             store=services.store,
             notifier=services.notifier,
-            now_ms=clock or now_ms,  # looked up per call: tests and the demo drive a virtual clock
+            now_ms=wiring.clock,
             tick_id=tick_id or uuid.uuid4().hex,
             dry_run=dry_run,
             read_budget_s=read_budget_s,

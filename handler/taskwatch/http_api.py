@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import logs
 from .http_event import Answer, HttpError, Request, parse_request, shown
-from .secrets import register_secrets, scrub, url_secrets
+from .redact import register_secrets, scrub, url_secrets
 
 if TYPE_CHECKING:
     from .settings import Settings
+    from .wiring import Wiring
 
 TOKEN_VARIABLE = "TASKWATCH_HTTP_TOKEN"
 MIN_TOKEN_LENGTH = 16  # the same rule as settings.load_settings
@@ -38,18 +39,18 @@ SECRET_VARIABLES = (
 )
 
 
-Handler = Callable[[Request, Any], Answer]
+Handler = Callable[[Request, Any, "Wiring | None"], Answer]
 
 
-def handle_http(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+def handle_http(event: Mapping[str, Any], context: Any, wiring: Wiring | None) -> dict[str, Any]:
     """Never raises: a client mistake is a 4xx, our own failure a JSON 500 without details."""
     started = time.monotonic()
     _register_env_secrets(os.environ)
     method, path = "-", "-"
     try:
-        request = parse_request(event, local=bool(getattr(context, "taskwatch_local", False)))
+        request = parse_request(event)
         method, path = request.method, request.path
-        answer = route(request, context)
+        answer = route(request, context, wiring)
     except HttpError as err:
         answer = err.answer
     except Exception as err:
@@ -71,7 +72,7 @@ def handle_http(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 # --- routing and auth ---------------------------------------------------------------------------
 
 
-def route(request: Request, context: Any) -> Answer:
+def route(request: Request, context: Any, wiring: Wiring | None) -> Answer:
     if request.path != "/healthz":
         # Before routing, so that 401/403 say nothing about which paths exist.
         authorize(request.headers)
@@ -90,7 +91,7 @@ def route(request: Request, context: Any) -> Answer:
             {"Allow": ", ".join(allow)},
         )
     # HEAD answers what GET would: FC and `taskwatch serve` drop the body on the wire.
-    return handler(request, context)
+    return handler(request, context, wiring)
 
 
 def _allow(handlers: Mapping[str, Handler]) -> list[str]:
@@ -140,20 +141,20 @@ def authorize(headers: Mapping[str, str]) -> None:
 # --- routes -----------------------------------------------------------------------------------
 
 
-def healthz(request: Request, context: Any) -> Answer:
+def healthz(request: Request, context: Any, wiring: Wiring | None) -> Answer:
     return Answer(200, {"ok": True})
 
 
-def status_body(settings: Settings) -> dict[str, Any]:
+def status_body(settings: Settings, wiring: Wiring) -> dict[str, Any]:
     """``{"targets": {key: stored entry or None}, "revision": n or None, "state": location}``.
 
     The one shape of a status, for ``GET /status`` and ``taskwatch status`` alike; reads the state
     and writes nothing. Raises the store's TickError or StoreError when the state cannot be read.
     """
-    from .store import open_store
+    from .stores import open_store
     from .tick import load_state
 
-    state = load_state(open_store(settings), copy_aside=False)  # a status read writes nothing
+    state = load_state(open_store(settings, wiring.timeouts), copy_aside=False)  # a status read writes nothing
     stored = state.to_json()["targets"] if state else {}
     return {
         "targets": {t.key: stored.get(t.key) for t in settings.targets},
@@ -162,26 +163,32 @@ def status_body(settings: Settings) -> dict[str, Any]:
     }
 
 
-def status(request: Request, context: Any) -> Answer:
-    settings = _settings(request, context, credentials=False)
-    from .store import StoreError
+def status(request: Request, context: Any, wiring: Wiring | None) -> Answer:
+    from .fc import resolve_wiring
+
+    wiring = resolve_wiring(wiring)
+    settings = _settings(context, wiring, credentials=False)
+    from .stores import StoreError
     from .tick import TickError
 
     try:
-        return Answer(200, status_body(settings))
+        return Answer(200, status_body(settings, wiring))
     except (TickError, StoreError) as err:
         raise HttpError(502, f"cannot read the stored state: {err}") from None
 
 
-def check(request: Request, context: Any) -> Answer:
+def check(request: Request, context: Any, wiring: Wiring | None) -> Answer:
     dry_run = _dry_run(request)  # before the settings: a bad request is the caller's to fix first
-    settings = _settings(request, context, credentials=True)
-    from .app import read_budget, read_failure_cause, tick
-    from .store import StoreError
+    from .fc import resolve_wiring
+
+    wiring = resolve_wiring(wiring)
+    settings = _settings(context, wiring, credentials=True)
+    from .stores import StoreError
     from .tick import TickError
+    from .wiring import read_budget, read_failure_cause, tick
 
     try:
-        result = tick(settings, dry_run=dry_run, read_budget_s=read_budget(context))
+        result = tick(settings, wiring=wiring, dry_run=dry_run, read_budget_s=read_budget(context))
     except TickError as err:
         return Answer(502, {"error": err.cause, **(err.result.to_json() if err.result else {})})
     except StoreError as err:
@@ -229,7 +236,7 @@ def _dry_run(request: Request) -> bool:
     return seen == {True}
 
 
-def _settings(request: Request, context: Any, *, credentials: bool) -> Settings:
+def _settings(context: Any, wiring: Wiring, *, credentials: bool) -> Settings:
     """Settings for a route; a bad one is our misconfiguration: a 500 naming the variable.
 
     Only an authenticated caller gets this far, so naming the variable helps the operator and
@@ -238,12 +245,12 @@ def _settings(request: Request, context: Any, *, credentials: bool) -> Settings:
     from .settings import SettingsError, load_settings
 
     try:
-        settings = load_settings(os.environ, context, invoked_by_fc=not request.local, require_credentials=credentials)
+        settings = load_settings(os.environ, context, in_fc=wiring.in_fc, require_credentials=credentials)
     except SettingsError as err:
         cause = scrub(str(err))
         logs.event("bad_settings", logging.ERROR, variable=err.variable, cause=cause)
         raise HttpError(500, f"bad setting {cause}") from None
-    from .app import remember_secrets
+    from .wiring import remember_secrets
 
     remember_secrets(settings)
     return settings
