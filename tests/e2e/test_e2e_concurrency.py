@@ -2,7 +2,8 @@
 
 Threads: 4 threads call `fc.handle` (what `index.handler` runs) behind a `threading.Barrier`,
 20 repetitions, each over a fresh change (a new status or a new generation, alternately).
-Processes: the same with 4 spawned worker processes behind a `multiprocessing.Barrier`, against the emulator running in this process.
+Processes: the same with 4 spawned worker processes behind a `multiprocessing.Barrier`, against
+the emulator running in this process.
 A variant makes the winning tick's send fail: nothing may be sent twice, nothing lost.
 Figures go to `.cache/concurrency.json`.
 """
