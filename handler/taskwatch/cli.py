@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from . import logs
 from .redact import scrub
-from .settings import SettingsError, load_settings
+from .settings import SettingsError
 
 DESCRIPTION = """Watch OpenSearch training tasks and tell a DingTalk group what changed.
 Settings come from environment variables (see README): TASKWATCH_TARGETS is required;
@@ -111,9 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check(dry_run: bool) -> int:
     from .tick import TickError
-    from .wiring import LOCAL, read_failure_cause, tick
+    from .wiring import LOCAL, load, read_failure_cause, tick
 
-    settings = load_settings(os.environ, in_fc=LOCAL.in_fc)
+    settings = load(os.environ, wiring=LOCAL)
     try:
         result = tick(settings, wiring=LOCAL, dry_run=dry_run)
     except TickError as err:
@@ -142,10 +142,10 @@ def _status() -> int:
     from .http_api import status_body
     from .stores import StoreError
     from .tick import TickError
-    from .wiring import LOCAL
+    from .wiring import LOCAL, load
 
     # A status reads no task: a region only matters for OSS state.
-    settings = load_settings(os.environ, in_fc=LOCAL.in_fc, require_credentials=False, need_region=False)
+    settings = load(os.environ, wiring=LOCAL, require_credentials=False, need_region=False)
     try:
         body = status_body(settings, LOCAL)  # the same answer as GET /status
     except (TickError, StoreError) as err:

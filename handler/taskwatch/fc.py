@@ -87,14 +87,14 @@ def handle(event: Any, context: Any, wiring: Wiring | None = None) -> Any:
 
 
 def handle_timer(event: TimerEvent, context: Any, wiring: Wiring | None) -> str:
-    from .settings import SettingsError, load_settings
+    from .settings import SettingsError
     from .tick import TickError
-    from .wiring import read_budget, read_failure_cause, tick
+    from .wiring import load, read_budget, read_failure_cause, tick
 
     wiring = resolve_wiring(wiring)
     logs.event("tick_start", trigger=event.trigger_name, triggerTime=event.trigger_time)
     try:
-        settings = load_settings(os.environ, context, in_fc=wiring.in_fc)
+        settings = load(os.environ, context, wiring=wiring)
     except SettingsError as err:
         logs.event("bad_settings", logging.ERROR, variable=err.variable, cause=scrub(str(err)))
         raise

@@ -242,10 +242,11 @@ def _settings(context: Any, wiring: Wiring, *, credentials: bool) -> Settings:
     Only an authenticated caller gets this far, so naming the variable helps the operator and
     tells a stranger nothing; the value itself is masked by settings and scrubbed again here.
     """
-    from .settings import SettingsError, load_settings
+    from .settings import SettingsError
+    from .wiring import load
 
     try:
-        settings = load_settings(os.environ, context, in_fc=wiring.in_fc, require_credentials=credentials)
+        settings = load(os.environ, context, wiring=wiring, require_credentials=credentials)
     except SettingsError as err:
         cause = scrub(str(err))
         logs.event("bad_settings", logging.ERROR, variable=err.variable, cause=cause)

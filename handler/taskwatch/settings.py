@@ -6,26 +6,34 @@ Every bad or missing value raises :class:`SettingsError` naming the variable and
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .redact import mask
 from .setting_values import (
+    DEFAULT_CONCURRENCY,
+    NUMBERS,
+    TEXTS,
     Channel,
     Credentials,
     Endpoint,
+    NumberSetting,
     SettingsError,
     StateLocation,
     Target,
     parse_endpoint,
     parse_state,
+    parse_target,
     parse_targets,
 )
 
+if TYPE_CHECKING:
+    from .config import ConfigFile
+
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "Channel",
     "Credentials",
     "Endpoint",
@@ -42,7 +50,8 @@ __all__ = [
 
 
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
-DEFAULT_CONCURRENCY = 16
+# What `app/*` lists when discover_functions names no others: the functions OpenSearch documents.
+DISCOVER_FUNCTIONS = ("ctr", "pop", "category", "hot", "hint", "suggest", "analyzer", "termweight", "synonym")
 CLI_DEFAULT_STATE = "file://./.taskwatch"
 
 
@@ -61,28 +70,16 @@ class Settings:
     error_ticks: int
     http_token: str | None = field(repr=False)
     concurrency: int
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, f"{raw!r} is not a number") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise SettingsError(name, f"{raw!r} must be between {low:g} and {high:g}")
-    return value
-
-
-def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not re.fullmatch(r"[0-9]+", raw) or not low <= int(raw) <= high:
-        raise SettingsError(name, f"{raw!r} must be a whole number from {low} to {high}")
-    return int(raw)
+    remind_hours: float = 0
+    regression_pct: float = 0
+    discover_minutes: float = 60
+    timezone: str = "UTC"
+    quiet_hours: str = ""
+    discover_functions: tuple[str, ...] = DISCOVER_FUNCTIONS
+    lower_is_better: tuple[str, ...] = ()
+    config: str | None = None  # what TASKWATCH_CONFIG named
+    # Where each value came from ("file", "environment" or "default"), for `taskwatch config`.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -91,6 +88,15 @@ def _attr(obj: Any, name: str) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
+
+
+def resolve_region(env: Mapping[str, str], context: Any = None) -> str:
+    return (
+        env.get("TASKWATCH_REGION", "").strip()
+        or env.get("ALIBABA_CLOUD_REGION_ID", "").strip()
+        or str(_attr(context, "region") or "").strip()
+        or env.get("FC_REGION", "").strip()
+    )
 
 
 def load_credentials(env: Mapping[str, str], context: Any = None) -> Credentials | None:
@@ -127,23 +133,23 @@ def load_settings(
     in_fc: bool = False,
     require_credentials: bool = True,
     need_region: bool = True,
+    config: ConfigFile | None = None,
 ) -> Settings:
     """Parse every setting; raise SettingsError on the first bad one.
 
+    ``config``: the checked config file, if TASKWATCH_CONFIG names one. A scalar set in both takes
+    the environment's value; TASKWATCH_TARGETS adds to the file's targets.
     ``need_region=False``: the caller reads no task (only the stored state, e.g. a status), so a
     region is required only for OSS state; without one, ``region`` is "".
     """
     raw_targets = env.get("TASKWATCH_TARGETS", "")
-    if not raw_targets.strip():
-        raise SettingsError("TASKWATCH_TARGETS", "is required, e.g. my_app/my_function/my_instance@latest")
-    targets = parse_targets(raw_targets)
+    file_targets = config_targets(config) if config else ()
+    if not raw_targets.strip() and not file_targets:
+        where = "nor does the config file's [[watch]]" if config else "e.g. my_app/my_function/my_instance@latest"
+        raise SettingsError("TASKWATCH_TARGETS", f"is required ({where} list any target)")
+    targets = _union(file_targets, parse_targets(raw_targets) if raw_targets.strip() else ())
 
-    region = (
-        env.get("TASKWATCH_REGION", "").strip()
-        or env.get("ALIBABA_CLOUD_REGION_ID", "").strip()
-        or str(_attr(context, "region") or "").strip()
-        or env.get("FC_REGION", "").strip()
-    )
+    region = resolve_region(env, context)
     raw_state = env.get("TASKWATCH_STATE", "").strip()
     local_state = raw_state.startswith("file://") or (not raw_state and not in_fc)
     if not region and (need_region or not local_state):
@@ -179,8 +185,12 @@ def load_settings(
     if http_token is not None and len(http_token) < 16:
         raise SettingsError("TASKWATCH_HTTP_TOKEN", f"{mask(http_token)} is too short; use 16+ random characters")
 
-    from .notifiers import channels_from_env  # each notifier module reads its own variables
+    from .notifiers import channels_from_config, channels_from_env  # each reads its own options
 
+    values, origins = _layered(env, config)
+    discover_functions = tuple(values.pop("discover_functions", DISCOVER_FUNCTIONS))
+    lower_is_better = tuple(values.pop("lower_is_better", ()))
+    channels = channels_from_config(config) if config and config.channels else channels_from_env(env)
     return Settings(
         targets=targets,
         region=region,
@@ -189,10 +199,51 @@ def load_settings(
         oss_endpoint=oss_endpoint,
         oss_internal=in_fc and oss_endpoint is None,
         credentials=credentials,
-        channels=channels_from_env(env),
-        progress_step=_number(env, "TASKWATCH_PROGRESS_STEP", 25, 0, 100),
-        stall_minutes=_number(env, "TASKWATCH_STALL_MINUTES", 60, 0, 60 * 24 * 365),
-        error_ticks=_integer(env, "TASKWATCH_ERROR_TICKS", 3, 1, 1000),
+        channels=channels,
         http_token=http_token,
-        concurrency=_integer(env, "TASKWATCH_CONCURRENCY", DEFAULT_CONCURRENCY, 1, 64),
+        discover_functions=discover_functions,
+        lower_is_better=lower_is_better,
+        config=config.source if config else None,
+        origins=origins,
+        **values,
     )
+
+
+def _layered(env: Mapping[str, str], config: ConfigFile | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each number and text setting from the environment, else the file, else its default."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    file_values = config.values if config else {}
+    for setting in (*NUMBERS, *TEXTS):
+        raw = env.get(setting.variable, "").strip()
+        if raw:
+            if isinstance(setting, NumberSetting):
+                values[setting.key] = setting.parse(raw)
+            else:
+                values[setting.key] = setting.check(raw, setting.variable, SettingsError)
+            origins[setting.key] = "environment"
+        elif setting.key in file_values:
+            values[setting.key], origins[setting.key] = file_values[setting.key], "file"
+        else:
+            values[setting.key], origins[setting.key] = setting.default, "default"
+    for key in ("discover_functions", "lower_is_better"):
+        if key in file_values:
+            values[key], origins[key] = file_values[key], "file"
+        else:
+            origins[key] = "default"
+    return values, origins
+
+
+def config_targets(config: ConfigFile) -> tuple[Target, ...]:
+    from .config import ConfigError
+
+    return tuple(parse_target(text, path, ConfigError) for watch in config.watches for text, path in watch.targets)
+
+
+def _union(*groups: tuple[Target, ...]) -> tuple[Target, ...]:
+    """Every target once, in the order first listed."""
+    seen: dict[str, Target] = {}
+    for group in groups:
+        for target in group:
+            seen.setdefault(target.key, target)
+    return tuple(seen.values())

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -21,11 +21,12 @@ from .notifiers import build_notifier, channel_secrets
 from .opensearch import OpenSearchClient
 from .ports import DEFAULT_TIMEOUTS, Notifier, StateStore, TaskReader, Timeouts
 from .redact import register_secrets, scrub
-from .settings import Settings, SettingsError
+from .settings import Settings, SettingsError, load_settings
 from .stores import open_store
 from .tick import TickError, TickResult, run_tick
 
 _C = TypeVar("_C")
+CONFIG_VARIABLE = "TASKWATCH_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,34 @@ class Wiring:
 PROCESS = Wiring()
 # The command line and `taskwatch serve`: settings as outside FC, the same warm clients.
 LOCAL = Wiring(clients=PROCESS.clients, in_fc=False)
+
+
+def load(
+    env: Mapping[str, str],
+    context: Any = None,
+    *,
+    wiring: Wiring = PROCESS,
+    require_credentials: bool = True,
+    need_region: bool = True,
+) -> Settings:
+    """The settings of one invocation: the environment, and the config file TASKWATCH_CONFIG names
+    (read now, at every tick, before any other request)."""
+    raw = env.get(CONFIG_VARIABLE, "").strip()
+    config = None
+    if raw:
+        from .config import parse_config
+        from .config_source import read_config
+
+        data = read_config(raw, env, context, wiring.timeouts, in_fc=wiring.in_fc)
+        config = parse_config(data, raw, env)
+    return load_settings(
+        env,
+        context,
+        in_fc=wiring.in_fc,
+        require_credentials=require_credentials,
+        need_region=need_region,
+        config=config,
+    )
 
 
 def build_services(settings: Settings, wiring: Wiring = PROCESS) -> Services:

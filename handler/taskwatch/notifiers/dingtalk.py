@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..digest import DigestStyle, Message, render
@@ -22,6 +22,9 @@ from ..model import Change
 from ..ports import DEFAULT_TIMEOUTS, DeliveryError, Timeouts
 from ..redact import mask_url, scrub, url_secrets
 from ..setting_values import SettingsError, webhook_url
+
+if TYPE_CHECKING:
+    from ..config import ChannelEntry
 
 # Codes that no retry can fix: the message names the setting to change.
 CONFIG_ERRORS = {
@@ -192,6 +195,21 @@ def from_env(env: Mapping[str, str]) -> Options | None:
         mobiles=mobiles,
         keyword=env.get("DINGTALK_KEYWORD", "").strip() or None,
     )
+
+
+def from_entry(entry: ChannelEntry) -> Options:
+    """A config file's ``[[channel]]`` of type dingtalk."""
+    from ..config import ConfigError
+
+    if not entry.url:
+        raise ConfigError(f"{entry.path}.url", "is required: the robot's webhook URL with its access_token")
+    webhook = webhook_url(entry.url, f"{entry.path}.url", ConfigError)
+    if not parse_qs(urlsplit(webhook).query).get("access_token", [""])[0]:
+        raise ConfigError(f"{entry.path}.url", f"{mask_url(webhook)!r} has no access_token parameter")
+    for i, mobile in enumerate(entry.mention):
+        if not MOBILE_RE.match(mobile):
+            raise ConfigError(f"{entry.path}.mention[{i}]", f"{mobile!r} is not a mobile number")
+    return Options(webhook=webhook, secret=entry.secret, mobiles=entry.mention, keyword=entry.keyword)
 
 
 def secrets(options: Options) -> list[str | None]:

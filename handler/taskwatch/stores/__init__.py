@@ -21,4 +21,12 @@ def open_store(settings: Settings, timeouts: Timeouts) -> StateStore:
         raise StoreError("OSS state needs credentials")
     from .oss import OssStore  # the OSS SDK loads only when the state is in OSS
 
-    return OssStore(settings, settings.credentials, timeouts)
+    return OssStore(
+        settings.state,
+        region=settings.region,
+        endpoint=settings.oss_endpoint,
+        internal=settings.oss_internal,
+        credentials=settings.credentials,
+        pool_size=settings.concurrency,
+        timeouts=timeouts,
+    )

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..causes import transport_reason
 from ..ports import StoreError, Timeouts
-from ..settings import Credentials, Settings, StateLocation
+from ..setting_values import Credentials, Endpoint, StateLocation
 
 OSS_MIN_POOL = 20  # the SDK's default pool size; never keep fewer connections than it would
 
@@ -14,21 +14,30 @@ OSS_MIN_POOL = 20  # the SDK's default pool size; never keep fewer connections t
 class OssStore:
     """State in OSS through alibabacloud-oss-v2 (V4 signatures)."""
 
-    def __init__(self, settings: Settings, credentials: Credentials, timeouts: Timeouts) -> None:
+    def __init__(
+        self,
+        location: StateLocation,
+        *,
+        region: str,
+        endpoint: Endpoint | None,
+        internal: bool,
+        credentials: Credentials,
+        pool_size: int,
+        timeouts: Timeouts,
+    ) -> None:
         import alibabacloud_oss_v2 as oss
 
-        location = settings.state
         cfg = oss.config.load_default()
         cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
             credentials.access_key_id, credentials.access_key_secret, credentials.security_token or ""
         )
-        cfg.region = settings.region
-        if settings.oss_endpoint is not None:
-            cfg.endpoint = settings.oss_endpoint.url
+        cfg.region = region
+        if endpoint is not None:
+            cfg.endpoint = endpoint.url
             # An IP or localhost has no bucket sub-domains: address the bucket in the path.
-            cfg.use_path_style = settings.oss_endpoint.is_local
+            cfg.use_path_style = endpoint.is_local
         else:
-            cfg.use_internal_endpoint = settings.oss_internal
+            cfg.use_internal_endpoint = internal
         cfg.retry_max_attempts = timeouts.oss_attempts
         # The transport carries the timeouts. The SDK's own keeps at most 20 idle connections and
         # drops the rest after each call; a tick writes claims with TASKWATCH_CONCURRENCY threads,
@@ -37,7 +46,7 @@ class OssStore:
         cfg.http_client = oss.transport.RequestsHttpClient(
             connect_timeout=timeouts.oss_connect,
             readwrite_timeout=timeouts.oss_readwrite,
-            max_connections=max(settings.concurrency, OSS_MIN_POOL),
+            max_connections=max(pool_size, OSS_MIN_POOL),
         )
         self._oss: Any = oss
         self._client = oss.Client(cfg)
