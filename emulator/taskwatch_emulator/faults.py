@@ -1,7 +1,8 @@
 """Fault rules shared by the three fakes.
 
 A fault is consumed by the next matching request (service is implied by which fake owns the
-rules; ``path`` narrows it to paths containing a substring).  Rules are kept in insertion order
+rules; ``path`` narrows it to paths containing a substring, or ending with it when it ends in
+``$``).  Rules are kept in insertion order
 and the first one with uses left wins, so a test can script "two 503s, then a timeout".
 """
 
@@ -47,6 +48,8 @@ class Fault:
             return False
         if self.method is not None and self.method.upper() != method.upper():
             return False
+        if self.path is not None and self.path.endswith("$"):
+            return path.endswith(self.path[:-1])
         return self.path is None or self.path in path
 
 

@@ -30,6 +30,7 @@ from .faults import Fault
 from .timeline import RawJson, Step, Task
 
 API_VERSION = "2017-12-25"
+_INSTANCES = re.compile(r"^/v4/openapi/app-groups/([^/]+)/functions/([^/]+)/instances/?$")
 _ROUTE = re.compile(r"^/v4/openapi/app-groups/([^/]+)/functions/([^/]+)/instances/([^/]+)/tasks(?:/([^/]+))?/?$")
 
 
@@ -51,6 +52,10 @@ class OpenSearchFake(Service):
         # and error bodies alike; errors_as_200 answers errors with HTTP 200 and the error Code.
         self.key_style: str = "pascal"
         self.errors_as_200 = False
+        # ListFunctionInstances lists every instance that has a task, plus these, minus the hidden.
+        self.instances: set[tuple[str, str, str]] = set()
+        self.hidden_instances: set[tuple[str, str, str]] = set()
+        self.instance_listings = 0  # ListFunctionInstances calls answered
 
     # --- scripting ----------------------------------------------------------------------
     def add_task(
@@ -117,6 +122,25 @@ class OpenSearchFake(Service):
         with self.lock:
             self.tasks.pop((app_group, function, instance, str(generation)), None)
 
+    def add_instance(self, app_group: str, function: str, instance: str) -> None:
+        """An instance ListFunctionInstances lists even without a task."""
+        with self.lock:
+            self.instances.add((app_group, function, instance))
+            self.hidden_instances.discard((app_group, function, instance))
+
+    def hide_instance(self, app_group: str, function: str, instance: str) -> None:
+        """The instance is no longer listed (deleted); its tasks stay readable."""
+        with self.lock:
+            self.hidden_instances.add((app_group, function, instance))
+
+    def listed_instances(self, app_group: str, function: str) -> list[str] | None:
+        """What ListFunctionInstances lists, sorted; None when the app group has no such function."""
+        with self.lock:
+            known = {(t.app_group, t.function, t.instance) for t in self.tasks.values()} | self.instances
+            if not any(a == app_group and f == function for a, f, _ in known):
+                return None
+            return sorted(i for a, f, i in known - self.hidden_instances if (a, f) == (app_group, function))
+
     # --- HTTP ---------------------------------------------------------------------------
     def extra_headers(self) -> dict[str, str]:
         return {"x-acs-request-id": _request_id()}
@@ -145,6 +169,9 @@ class OpenSearchFake(Service):
         denied = self._authenticate(req)
         if denied is not None:
             return denied
+        listing = _INSTANCES.match(req.path)
+        if listing is not None and req.method == "GET":
+            return self._list_instances(listing.group(1), listing.group(2), req)
         m = _ROUTE.match(req.path)
         if m is None or req.method != "GET":
             return _error(404, "InvalidApi.NotFound", f"Specified api is not found: {req.method} {req.path}")
@@ -189,6 +216,23 @@ class OpenSearchFake(Service):
             found = [t for t in found if _in_range(t, now, start_ms, end_ms)]
         page = found[(number - 1) * size : number * size]
         return _ok({"TotalCount": len(found), "Result": [t.render(now) for t in page]})
+
+    def _list_instances(self, app: str, fn: str, req: Request) -> Response:
+        try:
+            size = int(req.q("pageSize", "10") or 10)  # the real API's default page is 10
+            number = int(req.q("pageNumber", "1") or 1)
+        except ValueError:
+            return _error(400, "InvalidParameter", "pageSize and pageNumber must be integers.")
+        if size < 1 or number < 1:
+            return _error(400, "InvalidParameter", "pageSize and pageNumber must be >= 1.")
+        names = self.listed_instances(app, fn)
+        with self.lock:
+            self.instance_listings += 1
+        if names is None:
+            return _error(404, "Function.NotExist", f"Function {app}/{fn} does not exist.")
+        page = names[(number - 1) * size : number * size]
+        items = [{"InstanceName": name, "FunctionName": fn, "Status": "normal"} for name in page]
+        return _ok({"TotalCount": len(names), "Result": items})
 
     def _authenticate(self, req: Request) -> Response | None:
         auth = req.header("Authorization") or ""

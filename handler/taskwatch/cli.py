@@ -1,4 +1,5 @@
-"""`taskwatch`: run a tick, show the stored status, play the demo, serve the HTTP API, print the RAM policy."""
+"""`taskwatch`: run a tick, show the stored status or the configuration, play the demo, serve the
+HTTP API, print the RAM policy."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from .redact import scrub
 from .settings import SettingsError
 
 DESCRIPTION = """Watch OpenSearch training tasks and tell a DingTalk group what changed.
-Settings come from environment variables (see README): TASKWATCH_TARGETS is required;
+Settings come from environment variables and the TOML file TASKWATCH_CONFIG names (see README):
+TASKWATCH_TARGETS (or the file's [[watch]]) is required;
 TASKWATCH_STATE defaults to file://./.taskwatch here; without DINGTALK_WEBHOOK messages print to stdout."""
 # The version when the package metadata is missing (the FC code package ships no dist-info of
 # taskwatch itself); pyproject.toml's version, kept equal by a test.
@@ -55,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="run one tick now (read, compare, notify, save)")
     check.add_argument("--dry-run", action="store_true", help="compute and print the changes; send and save nothing")
     sub.add_parser("status", help="print the stored state of every watched target")
+    config = sub.add_parser(
+        "config", help="print the effective configuration (secrets masked) and where each value came from"
+    )
+    config.add_argument("--check", metavar="FILE", help="only check this TOML config file offline; exit 2 if invalid")
     demo = sub.add_parser("demo", help="play a training run against the local emulator (no account needed)")
     demo.add_argument(
         "--speed",
@@ -83,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args.dry_run)
         if args.command == "status":
             return _status()
+        if args.command == "config":
+            from .config_report import run as config_run
+
+            return config_run(args.check)
         if args.command == "demo":
             from taskwatch_emulator.demo import run_demo
 

@@ -19,7 +19,7 @@ from .redact import mask
 from .setting_values import NUMBERS, TEXTS, SettingsError
 
 VARIABLE = "TASKWATCH_CONFIG"
-MAX_BYTES = 1_000_000  # a config of 10,000 targets is about 400 KB
+MAX_BYTES = 2_000_000  # 10,000 targets take about 400 KB; 100,000 fit, and are refused by count
 MAX_TARGETS = 10_000
 MAX_CHANNELS = 50
 MAX_WATCHES = 1_000

@@ -20,6 +20,7 @@ class ChangeKind(str, enum.Enum):
     NOT_FOUND = "not_found"
     ERROR = "error"  # reads failed error_ticks times in a row
     RECOVERED = "recovered"  # first good read after an error alert or a not-found
+    REMOVED = "removed"  # a discovered instance is no longer listed
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ KINDS: dict[ChangeKind, KindInfo] = {
     ChangeKind.NOT_FOUND: KindInfo("not found", "❓", shows_detail=True),
     ChangeKind.ERROR: KindInfo("cannot read", "⚠️", urgent=True, shows_detail=True),
     ChangeKind.RECOVERED: KindInfo("recovered", "🔁", shows_detail=True),
+    ChangeKind.REMOVED: KindInfo("no longer listed", "🗑️", shows_detail=True),
 }
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .kinds import ChangeKind, is_urgent
+from .stored import count as _count
+from .stored import flag as _flag
+from .stored import number as _number
+from .stored import text as _text
 
 __all__ = [
     "RUNNING",
@@ -17,6 +20,7 @@ __all__ = [
     "Change",
     "ChangeKind",
     "FailureKind",
+    "Listing",
     "Observation",
     "ReadFailure",
     "State",
@@ -140,39 +144,6 @@ class TargetState:
         )
 
 
-MAX_STORED_INT = 2**53  # what JSON readers everywhere keep exactly
-
-
-def _count(data: dict[str, Any], key: str) -> int:
-    value = data.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_STORED_INT:
-        raise ValueError(f"{key} {str(value)[:40]!r} is not a whole number from 0 to 2**53")
-    return value
-
-
-def _number(data: dict[str, Any], key: str) -> float:
-    value = data.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{key} {str(value)[:40]!r} is not a finite number")
-    return float(value)
-
-
-def _text(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"{key} is not a string")
-    return str(value)
-
-
-def _flag(data: dict[str, Any], key: str) -> bool:
-    value = data.get(key, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"{key} is not true or false")
-    return value
-
-
 STATE_FORMAT = 1
 
 
@@ -189,14 +160,18 @@ class State:
     revision: int = 0
     targets: dict[str, TargetState] = field(default_factory=dict)
     epoch: int = 0
+    discovered: dict[str, Listing] = field(default_factory=dict)  # wildcard target key -> its listing
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "format": STATE_FORMAT,
             "revision": self.revision,
             "epoch": self.epoch,
             "targets": {key: entry.to_json() for key, entry in sorted(self.targets.items())},
         }
+        if self.discovered:
+            data["discovered"] = {key: listing.to_json() for key, listing in sorted(self.discovered.items())}
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> State:
@@ -210,7 +185,46 @@ class State:
         # A state written before epochs existed: its new targets' ids were based on the revision.
         epoch = _count(data, "epoch") if "epoch" in data else revision
         entries = {str(k): TargetState.from_json(v) for k, v in targets.items()}
-        return cls(revision=revision, targets=entries, epoch=epoch)
+        discovered = data.get("discovered", {})
+        if not isinstance(discovered, dict):
+            raise ValueError("discovered is not an object")
+        listings = {str(k): Listing.from_json(v) for k, v in discovered.items()}
+        return cls(revision=revision, targets=entries, epoch=epoch, discovered=listings)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a wildcard target listed last: its instances as ``function/instance``, and when."""
+
+    instances: tuple[str, ...] = ()
+    listed_at: int = 0  # ms of the last good listing; 0 = never
+    failures: int = 0  # failed listings in a row
+    alerted: bool = False  # an error was told for this run of failures
+    last_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instances": list(self.instances),
+            "listedAt": self.listed_at,
+            "failures": self.failures,
+            "alerted": self.alerted,
+            "lastError": self.last_error,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Listing:
+        if not isinstance(data, dict):
+            raise ValueError("a listing is not an object")
+        instances = data.get("instances", [])
+        if not isinstance(instances, list) or not all(isinstance(i, str) for i in instances):
+            raise ValueError("instances is not a list of strings")
+        return cls(
+            instances=tuple(instances),
+            listed_at=_count(data, "listedAt"),
+            failures=_count(data, "failures"),
+            alerted=_flag(data, "alerted"),
+            last_error=_text(data, "lastError"),
+        )
 
 
 @dataclass(frozen=True)

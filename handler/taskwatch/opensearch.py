@@ -18,8 +18,8 @@ from typing import Any
 from . import jsonsafe
 from .causes import shorten, transport_reason
 from .model import Task
-from .ports import DEFAULT_TIMEOUTS, LIST_PAGE_SIZE, Timeouts
-from .settings import Credentials, Endpoint, Target
+from .ports import DEFAULT_TIMEOUTS, LIST_PAGE_SIZE, InstancePage, Timeouts
+from .setting_values import NAME_RE, Credentials, Endpoint, Target
 from .task_answers import (
     SYNTHETIC_IDENTITY,
     AuthFailed,
@@ -40,7 +40,8 @@ __all__ = [
     "TransientError",
 ]
 API_VERSION = "2017-12-25"
-INSTANCE_PATH = "/v4/openapi/app-groups/[appGroupIdentity]/functions/[functionName]/instances/[instanceName]"
+FUNCTION_PATH = "/v4/openapi/app-groups/[appGroupIdentity]/functions/[functionName]"
+INSTANCE_PATH = FUNCTION_PATH + "/instances/[instanceName]"
 # Error-code families that mean "your credentials or permissions are wrong" (prefix match).
 AUTH_PREFIXES = (
     "SignatureDoesNotMatch",
@@ -107,12 +108,12 @@ class OpenSearchClient:
         self._sleep = sleep
 
     def get_task(self, target: Target, generation: str) -> Task:
-        body = self._call(target, f"/tasks/{generation}", {})
+        body = self._task_call(target, f"/tasks/{generation}", {})
         return parse_task(jsonsafe.field(body, "Result"))
 
     def list_tasks(self, target: Target, page_number: int = 1, page_size: int = LIST_PAGE_SIZE) -> list[Task]:
         """One page of the instance's runs, newest first."""
-        body = self._call(target, "/tasks", {"pageNumber": str(page_number), "pageSize": str(page_size)})
+        body = self._task_call(target, "/tasks", {"pageNumber": str(page_number), "pageSize": str(page_size)})
         results = jsonsafe.field(body, "Result")
         if results is None:
             return []
@@ -120,18 +121,47 @@ class OpenSearchClient:
             raise BadAnswer("ListFunctionTasks Result is not a list")
         return [parse_task(item) for item in results]
 
-    def _call(self, target: Target, suffix: str, query: dict[str, str]) -> dict[str, Any]:
+    def list_instances(self, app_group: str, function: str, page_number: int, page_size: int) -> InstancePage:
+        """One page of the function's instance names (ListFunctionInstances), and the total."""
+        params = {"appGroupIdentity": app_group, "functionName": function}
+        query = {"pageNumber": str(page_number), "pageSize": str(page_size)}
+        body = self._call(FUNCTION_PATH + "/instances", params, query)
+        results = jsonsafe.field(body, "Result")
+        if results is None:
+            results = []
+        if not isinstance(results, list):
+            raise BadAnswer("ListFunctionInstances Result is not a list")
+        names = []
+        for item in results:
+            name = (
+                jsonsafe.field(item, "InstanceName") or jsonsafe.field(item, "Name") if isinstance(item, dict) else None
+            )
+            if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", ".."):
+                raise BadAnswer(f"ListFunctionInstances item without a usable instance name: {shorten(str(item))}")
+            names.append(name)
+        total = jsonsafe.field(body, "TotalCount")
+        return InstancePage(names, total if isinstance(total, int) and not isinstance(total, bool) else None)
+
+    def _task_call(self, target: Target, suffix: str, query: dict[str, str]) -> dict[str, Any]:
+        params = {
+            "appGroupIdentity": target.app_group,
+            "functionName": target.function,
+            "instanceName": target.instance,
+        }
+        return self._call(INSTANCE_PATH + suffix, params, query)
+
+    def _call(self, pattern: str, params: dict[str, str], query: dict[str, str]) -> dict[str, Any]:
         attempt = 0
         while True:
             try:
-                return self._call_once(target, suffix, query)
+                return self._call_once(pattern, params, query)
             except TransientError:
                 if attempt >= self._retries:
                     raise
                 attempt += 1
                 self._sleep(self._backoff * attempt)
 
-    def _call_once(self, target: Target, suffix: str, query: dict[str, str]) -> dict[str, Any]:
+    def _call_once(self, pattern: str, params: dict[str, str], query: dict[str, str]) -> dict[str, Any]:
         from aliyunsdkcore.request import CommonRequest
 
         request = CommonRequest(domain=self._endpoint.host, version=API_VERSION, product="OpenSearch")
@@ -139,10 +169,9 @@ class OpenSearchClient:
         request.set_protocol_type(self._endpoint.scheme)
         request.set_accept_format("JSON")
         request.add_header("Accept-Encoding", "identity")
-        request.set_uri_pattern(INSTANCE_PATH + suffix)
-        request.add_path_param("appGroupIdentity", target.app_group)
-        request.add_path_param("functionName", target.function)
-        request.add_path_param("instanceName", target.instance)
+        request.set_uri_pattern(pattern)
+        for name, value in params.items():
+            request.add_path_param(name, value)
         for name, value in query.items():
             request.add_query_param(name, value)
         # The SDK signs and sends; we read the answer ourselves. Its own error parsing knows only

@@ -38,10 +38,21 @@ class Timeouts:
 DEFAULT_TIMEOUTS = Timeouts()
 
 
+INSTANCE_PAGE_SIZE = 100  # instance names per ListFunctionInstances page (the API's default is 10)
+
+
+@dataclass(frozen=True)
+class InstancePage:
+    names: list[str]
+    total: int | None  # TotalCount, when the answer carries it
+
+
 class TaskReader(Protocol):
     def get_task(self, target: Target, generation: str) -> Task: ...
 
     def list_tasks(self, target: Target, page_number: int = 1, page_size: int = LIST_PAGE_SIZE) -> list[Task]: ...
+
+    def list_instances(self, app_group: str, function: str, page_number: int, page_size: int) -> InstancePage: ...
 
 
 class StoreError(Exception):

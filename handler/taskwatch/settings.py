@@ -145,8 +145,9 @@ def load_settings(
     raw_targets = env.get("TASKWATCH_TARGETS", "")
     file_targets = config_targets(config) if config else ()
     if not raw_targets.strip() and not file_targets:
-        where = "nor does the config file's [[watch]]" if config else "e.g. my_app/my_function/my_instance@latest"
-        raise SettingsError("TASKWATCH_TARGETS", f"is required ({where} list any target)")
+        if config:
+            raise SettingsError("TASKWATCH_TARGETS", "is not set and the config file's [[watch]] lists no target")
+        raise SettingsError("TASKWATCH_TARGETS", "is required, e.g. my_app/my_function/my_instance@latest")
     targets = _union(file_targets, parse_targets(raw_targets) if raw_targets.strip() else ())
 
     region = resolve_region(env, context)
@@ -191,6 +192,8 @@ def load_settings(
     discover_functions = tuple(values.pop("discover_functions", DISCOVER_FUNCTIONS))
     lower_is_better = tuple(values.pop("lower_is_better", ()))
     channels = channels_from_config(config) if config and config.channels else channels_from_env(env)
+    from_env = "environment" if channels[0].type != "console" else "default"
+    origins["channels"] = "file" if config and config.channels else from_env
     return Settings(
         targets=targets,
         region=region,

@@ -19,6 +19,7 @@ from typing import Any
 from . import jsonsafe, logs
 from .claims import ClaimOutcome, Claims, claim_all
 from .detect import Rules, detect
+from .discovery import discover, with_listings
 from .model import Change, ReadFailure, State
 from .ports import DeliveryError, Notifier, StateStore, StoreError, TaskReader
 from .reading import observe
@@ -142,12 +143,19 @@ def run_tick(
 ) -> TickResult:
     previous, _ = _read_state(store, copy_aside=not dry_run)
     deadline = time.monotonic() + read_budget_s if read_budget_s is not None else None
-    observations = observe(settings.targets, previous, reader, settings.concurrency, deadline)
+    found = discover(settings, previous, reader, now_ms()) if any(t.is_wildcard for t in settings.targets) else None
+    targets = found.targets if found else settings.targets
+    observations = observe(targets, previous, reader, settings.concurrency, deadline)
     rules = Rules(settings.progress_step, settings.stall_minutes, settings.error_ticks)
     now = now_ms()
     changes, computed = detect(previous, observations, now, rules)
+    if found:
+        changes = [*found.changes, *changes]
+        computed = with_listings(previous, computed, found.listings)
     result = TickResult(changes=changes, dry_run=dry_run)
     result.read_failures = {k: o.failure for k, o in observations.items() if o.failure is not None}
+    if found:
+        result.read_failures.update(found.failures)
     for key, failure in result.read_failures.items():
         logs.event("read_failed", logging.WARNING, target=key, kind=failure.kind.value, cause=failure.message)
     if dry_run:
