@@ -191,3 +191,24 @@ def test_an_unreadable_config_fails_the_tick_naming_it(monkeypatch: pytest.Monke
     event = json.dumps({"triggerTime": "2026-12-02T00:00:00Z", "triggerName": "timer", "payload": ""}).encode()
     with pytest.raises(SettingsError, match=r"TASKWATCH_CONFIG: cannot read .*handler/missing/taskwatch.toml"):
         index.handler(event, Context())
+
+
+def test_the_policy_covers_the_wildcards_app_groups_and_reads_only_the_config_object() -> None:
+    from taskwatch.policy import policy_document
+
+    text = b'[[watch]]\ntargets = ["shop/ctr/*", "books/*", "music/pop/prod"]'
+    settings = load_settings(
+        {"TASKWATCH_REGION": "cn-hangzhou", "TASKWATCH_STATE": "oss://tw-state/taskwatch"},
+        config=parse_config(text, "oss://tw-config/team/taskwatch.toml", {}),
+        require_credentials=False,
+    )
+    statements = policy_document(settings, "123456")["Statement"]
+    assert statements[0]["Resource"] == [
+        f"acs:opensearch:cn-hangzhou:123456:apps/{group}" for group in ("books", "music", "shop")
+    ]
+    assert statements[-1] == {
+        "Effect": "Allow",
+        "Action": ["oss:GetObject"],
+        "Resource": ["acs:oss:*:123456:tw-config/team/taskwatch.toml"],
+    }
+    assert len(statements) == 4  # OpenSearch, the state's objects, listing the state, the config

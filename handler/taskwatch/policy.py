@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
-from .settings import Settings, SettingsError, StateLocation, load_settings, parse_state
+from .settings import Settings, SettingsError, StateLocation, parse_state
 
 FC_SERVICE = "fc.aliyuncs.com"
 OPENSEARCH_ACTIONS = ("opensearch:DescribeFunction",)
@@ -78,6 +78,12 @@ def policy_document(settings: Settings, account_id: str = "*") -> Document:
         if state.prefix:
             listing["Condition"] = {"StringLike": {"oss:Prefix": [f"{state.prefix}*"]}}
         statements.append(listing)
+    config = settings.config or ""
+    if config.startswith("oss://"):  # read at every tick, never written
+        bucket, _, key = config[len("oss://") :].partition("/")
+        statements.append(
+            {"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": [f"acs:oss:*:{account}:{bucket}/{key}"]}
+        )
     return {"Version": "1", "Statement": statements}
 
 
@@ -227,7 +233,9 @@ def run(
         if trust:
             out.write(dump(trust_policy()))
             return 0
-        settings = load_settings(env, require_credentials=False)
+        from .wiring import LOCAL, load
+
+        settings = load(env, wiring=LOCAL, require_credentials=False)
         text = render(settings, account_id)
     except (SettingsError, ValueError) as exc:
         err.write(f"taskwatch policy: {exc}\n")

@@ -31,6 +31,8 @@ DESIGN_VARIABLES = {
     "TASKWATCH_ERROR_TICKS",
     "TASKWATCH_HTTP_TOKEN",
     "TASKWATCH_CONCURRENCY",
+    "TASKWATCH_CONFIG",
+    "TASKWATCH_DISCOVER_MINUTES",
 }
 # Read by settings.py but never set through s.yaml: credentials and FC's own variables.
 NOT_IN_SYAML = {
@@ -123,25 +125,22 @@ def test_every_setting_is_an_env_variable_with_the_design_default(rendered: dict
     assert all(isinstance(v, str) for v in variables.values())
     assert variables["TASKWATCH_TARGETS"] == REQUIRED_ENV["TASKWATCH_TARGETS"]
     assert variables["TASKWATCH_STATE"] == REQUIRED_ENV["TASKWATCH_STATE"]
-    assert variables["TASKWATCH_PROGRESS_STEP"] == "25"
-    assert variables["TASKWATCH_STALL_MINUTES"] == "60"
-    assert variables["TASKWATCH_ERROR_TICKS"] == "3"
-    assert variables["TASKWATCH_CONCURRENCY"] == "16"
-    for optional in DESIGN_VARIABLES - {
-        "TASKWATCH_TARGETS",
-        "TASKWATCH_STATE",
-        "TASKWATCH_PROGRESS_STEP",
-        "TASKWATCH_STALL_MINUTES",
-        "TASKWATCH_ERROR_TICKS",
-        "TASKWATCH_CONCURRENCY",
-    }:
+    # Every other variable is empty unless set at deploy time: a number left empty takes the config
+    # file's value, then the design's default (a default written here would hide the file's).
+    for optional in DESIGN_VARIABLES - {"TASKWATCH_TARGETS", "TASKWATCH_STATE"}:
         assert variables[optional] == "", optional
-    # What FC would hand the function parses to the same settings as the bare required ones.
+    # What FC would hand the function parses to the same settings as the bare required ones, the
+    # design's defaults included.
     creds = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "k", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}
     minimal = {"TASKWATCH_TARGETS": variables["TASKWATCH_TARGETS"], "TASKWATCH_STATE": variables["TASKWATCH_STATE"]}
     context = {"region": "cn-hangzhou"}
-    assert load_settings({**variables, **creds}, context, in_fc=True) == load_settings(
-        {**minimal, **creds}, context, in_fc=True
+    settings = load_settings({**variables, **creds}, context, in_fc=True)
+    assert settings == load_settings({**minimal, **creds}, context, in_fc=True)
+    assert (settings.progress_step, settings.stall_minutes, settings.error_ticks, settings.concurrency) == (
+        25,
+        60,
+        3,
+        16,
     )
 
 
