@@ -13,7 +13,10 @@ def test_demo_plays_a_training_run() -> None:
     assert run_demo(out=out, pause=0) == 0
 
     text = out.getvalue()
-    assert text.count("💬 DingTalk:") == 7
+    assert text.count("💬 DingTalk:") == 8
+    # Discovery: the wildcard's second instance, created at minute 22, is found by the listing at 30.
+    found = text.split("[tick  7 ·", 1)[1].split("[tick  8 ·", 1)[0]
+    assert "demo_search/query_intent/en@latest · gen 401" in found and "now watching" in found
     assert f"[tick {TICKS:2d} ·" in text
     for expected in (
         "now watching: running",

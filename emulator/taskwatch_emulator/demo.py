@@ -28,12 +28,26 @@ START = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc).timestamp()
 APP = "demo_search"
 MAIN = f"{APP}/ltr_ranker/prod"
 CANARY = f"{APP}/ltr_ranker/canary@2001"
+INTENT = f"{APP}/query_intent/*"  # a wildcard: every instance of the function, found by listing
 MOBILE = "13800000000"
 TICKS = 12
 
 
 def script(emu: Emulator) -> None:
     """The timeline, in ticks (one OpenSearch read per task per tick)."""
+    done = {"f1": 0.91, "errors": []}
+    emu.opensearch.add_task(
+        APP, "query_intent", "zh", 301, [Step("running", 90), Step("success", 100, done, after_calls=1)]
+    )
+    # A second instance is created at minute 22: the listing at minute 30 finds it.
+    emu.opensearch.add_task(
+        APP,
+        "query_intent",
+        "en",
+        401,
+        [Step("running", 80), Step("success", 100, done, after_calls=2)],
+        appear_after_seconds=22 * 60,
+    )
     emu.opensearch.add_task(
         APP,
         "ltr_ranker",
@@ -118,14 +132,16 @@ def run_demo(speed: float = 1.0, out: TextIO | None = None, pause: float = 0.6) 
         emu.dingtalk.on_message = received.append
         env = emu.env(bucket="demo-state", prefix="taskwatch")
         env.update(
-            TASKWATCH_TARGETS=f"{MAIN}, {CANARY}",
+            TASKWATCH_TARGETS=f"{MAIN}, {CANARY}, {INTENT}",
+            TASKWATCH_DISCOVER_MINUTES="15",
             DINGTALK_AT_MOBILES=MOBILE,
             TASKWATCH_STALL_MINUTES="20",
             TASKWATCH_PROGRESS_STEP="25",
         )
         stream.write(
             f"taskwatch demo: emulated OpenSearch {emu.opensearch_endpoint}, OSS {emu.oss_endpoint}, "
-            f"DingTalk {emu.dingtalk.endpoint}\nwatching {MAIN} (latest run) and {CANARY}; "
+            f"DingTalk {emu.dingtalk.endpoint}\nwatching {MAIN} (latest run), {CANARY} and every instance of "
+            f"{INTENT} (listed every 15 minutes); "
             f"one timer tick every {TICK_MINUTES} virtual minutes\n\n"
         )
         # The emulator's clock is taskwatch's too; the clients are this run's own.

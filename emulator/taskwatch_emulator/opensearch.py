@@ -134,9 +134,15 @@ class OpenSearchFake(Service):
             self.hidden_instances.add((app_group, function, instance))
 
     def listed_instances(self, app_group: str, function: str) -> list[str] | None:
-        """What ListFunctionInstances lists, sorted; None when the app group has no such function."""
+        """What ListFunctionInstances lists, sorted (an instance whose only task has not appeared yet
+        is not listed); None when the app group has no such function."""
         with self.lock:
-            known = {(t.app_group, t.function, t.instance) for t in self.tasks.values()} | self.instances
+            now = self.clock()
+            known = {
+                (t.app_group, t.function, t.instance)
+                for t in self.tasks.values()
+                if t.visible(now, self._instance_calls.get((t.app_group, t.function, t.instance), 0))
+            } | self.instances
             if not any(a == app_group and f == function for a, f, _ in known):
                 return None
             return sorted(i for a, f, i in known - self.hidden_instances if (a, f) == (app_group, function))
