@@ -56,6 +56,13 @@ def is_urgent(kind: ChangeKind, status: str | None) -> bool:
     return info.urgent or (status is not None and status in info.urgent_statuses)
 
 
+def passes(filters: tuple[str, ...] | None, kind: ChangeKind, status: str | None) -> bool:
+    """Whether a change passes a ``kinds`` filter: a kind's name, or ``status:<new status>``."""
+    if filters is None:
+        return True
+    return kind.value in filters or (kind == ChangeKind.STATUS and f"status:{status}" in filters)
+
+
 def icon(kind: ChangeKind, status: str | None) -> str:
     info = KINDS[kind]
     if info.icon is not None:

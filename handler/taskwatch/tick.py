@@ -20,6 +20,7 @@ from . import jsonsafe, logs
 from .claims import ClaimOutcome, Claims, claim_all
 from .detect import Rules, detect
 from .discovery import discover, with_listings
+from .kinds import passes
 from .model import Change, ReadFailure, State
 from .ports import DeliveryError, Notifier, StateStore, StoreError, TaskReader
 from .reading import observe
@@ -161,6 +162,9 @@ def run_tick(
     if dry_run:
         return result
 
+    # A channel's kinds filter: what it does not take is recorded in the state but never sent.
+    wanted = settings.channels[0].kinds if settings.channels else None
+    changes = [c for c in changes if passes(wanted, c.kind, c.new_status)]
     claims = Claims(store, tick_id, now)
     try:
         outcome = claim_all(claims, changes, settings.concurrency)

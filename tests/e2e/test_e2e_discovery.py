@@ -4,6 +4,8 @@ keeps the previous list and alerts after error_ticks."""
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 from conftest import Cloud
 
@@ -75,3 +77,27 @@ def test_a_failing_listing_keeps_the_list_and_alerts_after_error_ticks(
     assert sorted(cloud.state()["discovered"][f"{APP}/*"]["instances"]) == ["ctr/a", "pop/b"]  # kept
     cloud.emu.opensearch.faults.clear()
     assert kinds(cloud.tick()) == [("recovered", f"{APP}/*")]
+
+
+@pytest.mark.parametrize("cloud", ["py312"], indirect=True)
+def test_a_config_file_channel_gets_only_its_kinds(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    config = tmp_path / "taskwatch.toml"
+    config.write_text(
+        '[[channel]]\nname = "oncall"\ntype = "dingtalk"\nurl = "${env:DINGTALK_WEBHOOK}"\n'
+        'secret = "${env:DINGTALK_SECRET}"\nkinds = ["status:failed", "error"]\n'
+        f'[[watch]]\ntargets = ["{APP}/{FN}/main"]\n'
+    )
+    monkeypatch.delenv("TASKWATCH_TARGETS", raising=False)
+    monkeypatch.setenv("TASKWATCH_CONFIG", f"file://{config}")
+    cloud.emu.opensearch.add_task(
+        APP, FN, "main", 1, [Step("running", 10), Step("running", 60, after_calls=1), Step("failed", 60, after_calls=2)]
+    )
+    assert kinds(cloud.tick()) == [("watching", f"{APP}/{FN}/main@latest")]
+    assert kinds(cloud.tick()) == [("progress", f"{APP}/{FN}/main@latest")]
+    assert cloud.texts() == []  # neither kind reaches this channel; both are recorded
+    assert cloud.state()["targets"][f"{APP}/{FN}/main@latest"]["progress"] == 60
+    assert kinds(cloud.tick()) == [("status", f"{APP}/{FN}/main@latest")]
+    (text,) = cloud.texts()
+    assert "running → **failed**" in text
