@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from .model import Change, ChangeKind, FailureKind, Listing, ReadFailure, State
 from .opensearch import OpenSearchError, TaskNotFound
+from .pool import parallel
 from .ports import INSTANCE_PAGE_SIZE, TaskReader
 from .redact import scrub
 from .setting_values import MAX_TARGETS, Target
@@ -33,35 +34,38 @@ class Discovered:
 def discover(settings: Settings, previous: State | None, reader: TaskReader, now_ms: int) -> Discovered:
     prev = previous or State()
     named = [t for t in settings.targets if not t.is_wildcard]
+    patterns = [t for t in settings.targets if t.is_wildcard]
+    interval_ms = settings.discover_minutes * 60_000
+
+    def due(pattern: Target) -> bool:
+        old = prev.discovered.get(pattern.key)
+        return old is None or old.listed_at == 0 or interval_ms == 0 or now_ms - old.listed_at >= interval_ms
+
+    listed_now = _list_all([p for p in patterns if due(p)], settings, reader)
     listings: dict[str, Listing] = {}
     changes: list[Change] = []
     failures: dict[str, ReadFailure] = {}
     listed: list[Target] = []
-    interval_ms = settings.discover_minutes * 60_000
-    for pattern in (t for t in settings.targets if t.is_wildcard):
+    for pattern in patterns:
         old = prev.discovered.get(pattern.key)
-        due = old is None or old.listed_at == 0 or interval_ms == 0 or now_ms - old.listed_at >= interval_ms
         listing = old or Listing()
-        if due:
-            try:
-                instances = list_pattern(pattern, settings.discover_functions, reader)
-            except OpenSearchError as err:
-                failure = ReadFailure(FailureKind.TRANSIENT, scrub(str(err)))
-                failures[pattern.key] = failure
-                listing = replace(listing, failures=listing.failures + 1, last_error=failure.message)
-                if listing.failures >= settings.error_ticks and not listing.alerted:
-                    listing = replace(listing, alerted=True)
-                    changes.append(
-                        _change(pattern.key, ChangeKind.ERROR, prev, f"listing instances: {failure.message}")
-                    )
-            else:
-                if listing.alerted:
-                    changes.append(_change(pattern.key, ChangeKind.RECOVERED, prev, "instances listed again"))
-                gone = sorted(set(listing.instances) - set(instances)) if old is not None else []
-                for name in gone:
-                    key = _target(pattern, name).key
-                    changes.append(_change(key, ChangeKind.REMOVED, prev, f"no longer listed by {pattern.key}"))
-                listing = Listing(instances=instances, listed_at=now_ms)
+        outcome = listed_now.get(pattern.key)
+        if isinstance(outcome, OpenSearchError):
+            failure = ReadFailure(FailureKind.TRANSIENT, scrub(str(outcome)))
+            failures[pattern.key] = failure
+            listing = replace(listing, failures=listing.failures + 1, last_error=failure.message)
+            if listing.failures >= settings.error_ticks and not listing.alerted:
+                listing = replace(listing, alerted=True)
+                detail = f"listing instances: {failure.message}"
+                changes.append(_change(pattern.key, ChangeKind.ERROR, prev, detail))
+        elif outcome is not None:
+            if listing.alerted:
+                changes.append(_change(pattern.key, ChangeKind.RECOVERED, prev, "instances listed again"))
+            gone = sorted(set(listing.instances) - set(outcome)) if old is not None else []
+            for name in gone:
+                key = _target(pattern, name).key
+                changes.append(_change(key, ChangeKind.REMOVED, prev, f"no longer listed by {pattern.key}"))
+            listing = Listing(instances=outcome, listed_at=now_ms)
         listings[pattern.key] = listing
         listed.extend(_target(pattern, name) for name in listing.instances)
     unique: dict[str, Target] = {}
@@ -70,20 +74,36 @@ def discover(settings: Settings, previous: State | None, reader: TaskReader, now
     return Discovered(tuple(unique.values()), listings, changes, failures)
 
 
-def list_pattern(pattern: Target, functions: tuple[str, ...], reader: TaskReader) -> tuple[str, ...]:
-    """``function/instance`` for every instance the wildcard covers, sorted."""
-    if pattern.function != "*":
-        return tuple(
-            sorted(f"{pattern.function}/{name}" for name in _instances(reader, pattern.app_group, pattern.function))
-        )
-    found: list[str] = []
-    for function in functions:
+def _list_all(
+    patterns: list[Target], settings: Settings, reader: TaskReader
+) -> dict[str, tuple[str, ...] | OpenSearchError]:
+    """Each pattern's ``function/instance`` names, sorted, or why its listing failed; the functions
+    of every pattern are listed in parallel, ``concurrency`` at a time."""
+    jobs = [
+        (pattern, function)
+        for pattern in patterns
+        for function in (settings.discover_functions if pattern.function == "*" else (pattern.function,))
+    ]
+
+    def one(job: tuple[Target, str]) -> list[str] | OpenSearchError | None:
+        pattern, function = job
         try:
-            names = _instances(reader, pattern.app_group, function)
-        except TaskNotFound:
-            continue  # the app group has no such function
-        found.extend(f"{function}/{name}" for name in names)
-    return tuple(sorted(found))
+            return [f"{function}/{name}" for name in _instances(reader, pattern.app_group, function)]
+        except TaskNotFound as err:
+            return None if pattern.function == "*" else err  # `app/*` skips a function the group lacks
+        except OpenSearchError as err:
+            return err
+
+    results: dict[str, tuple[str, ...] | OpenSearchError] = {}
+    found: dict[str, list[str]] = {p.key: [] for p in patterns}
+    for (pattern, _), result in zip(jobs, parallel(one, jobs, settings.concurrency), strict=True):
+        if isinstance(result, OpenSearchError):
+            results.setdefault(pattern.key, result)
+        elif result is not None:
+            found[pattern.key].extend(result)
+    for key, names in found.items():
+        results.setdefault(key, tuple(sorted(names)))
+    return results
 
 
 def _instances(reader: TaskReader, app_group: str, function: str) -> list[str]:
