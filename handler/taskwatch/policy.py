@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
@@ -244,33 +243,3 @@ def run(
     for line in notes(settings):
         err.write(line + "\n")
     return 0
-
-
-def main(
-    argv: Sequence[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """``taskwatch policy [--account-id ID] [--trust | --lifecycle [--claim-days N] [--format F]]``; the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="taskwatch policy",
-        description="Print the RAM policy of the function's role for the current settings "
-        "(TASKWATCH_TARGETS, TASKWATCH_REGION, TASKWATCH_STATE).",
-    )
-    add_arguments(parser)
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    return run(
-        os.environ if env is None else env,  # only the entry point reads the environment
-        account_id=args.account_id,
-        trust=args.trust,
-        lifecycle=args.lifecycle,
-        claim_days=args.claim_days,
-        fmt=args.format,
-        stdout=stdout,
-        stderr=stderr,
-    )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

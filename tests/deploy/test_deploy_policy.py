@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -14,7 +16,6 @@ from taskwatch.policy import (
     dump,
     lifecycle_document,
     lifecycle_xml,
-    main,
     notes,
     policy_document,
     render,
@@ -148,8 +149,17 @@ def test_lifecycle_rule_expires_claims_and_matches_infra_files() -> None:
 
 
 def run_main(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """`taskwatch policy ARGV` with exactly ``env`` as its settings; (exit code, stdout, stderr)."""
+    from taskwatch.cli import main
+
     out, err = io.StringIO(), io.StringIO()
-    code = main(argv, env, out, err)
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
+        for name in list(os.environ):
+            if name.startswith(("TASKWATCH_", "DINGTALK_", "ALIBABA_CLOUD_", "ALIYUN_")):
+                patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        code = main(["policy", *argv])
     return code, out.getvalue(), err.getvalue()
 
 
