@@ -104,14 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "policy":
             from .policy import run
 
-            return run(
-                os.environ,
-                account_id=args.account_id,
-                trust=args.trust,
-                lifecycle=args.lifecycle,
-                claim_days=args.claim_days,
-                fmt=args.format,
-            )
+            options = ("account_id", "trust", "lifecycle", "claim_days")
+            return run(os.environ, fmt=args.format, **{name: getattr(args, name) for name in options})
     except SettingsError as err:
         print(f"taskwatch: bad setting {scrub(str(err))}", file=sys.stderr)
         return 2

@@ -94,16 +94,9 @@ PROCESS = Wiring()
 LOCAL = Wiring(clients=PROCESS.clients, in_fc=False)
 
 
-def load(
-    env: Mapping[str, str],
-    context: Any = None,
-    *,
-    wiring: Wiring = PROCESS,
-    require_credentials: bool = True,
-    need_region: bool = True,
-) -> Settings:
+def load(env: Mapping[str, str], context: Any = None, *, wiring: Wiring = PROCESS, **options: bool) -> Settings:
     """The settings of one invocation: the environment, and the config file TASKWATCH_CONFIG names
-    (read now, at every tick, before any other request)."""
+    (read now, at every tick, before any other request). ``options`` are load_settings'."""
     raw = env.get(CONFIG_VARIABLE, "").strip()
     config = None
     if raw:
@@ -112,14 +105,7 @@ def load(
 
         data = read_config(raw, env, context, wiring.timeouts, in_fc=wiring.in_fc)
         config = parse_config(data, raw, env)
-    return load_settings(
-        env,
-        context,
-        in_fc=wiring.in_fc,
-        require_credentials=require_credentials,
-        need_region=need_region,
-        config=config,
-    )
+    return load_settings(env, context, in_fc=wiring.in_fc, config=config, **options)
 
 
 def build_services(settings: Settings, wiring: Wiring = PROCESS) -> Services:
