@@ -23,40 +23,58 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from bench.common import CREDENTIALS, child_env  # noqa: E402
 from bench.runtimes import CpuLimit, Runtime, venv_runtime  # noqa: E402
-from bench.ticks import Child, count_calls, tick_run  # noqa: E402
+from bench.ticks import Child, count_calls, make_targets  # noqa: E402
 
 DISCOVERY_GROUPS = 10
 FUNCTIONS = ("ctr", "pop", "category", "hot", "hint", "suggest", "analyzer", "termweight", "synonym")
 
 
 def idle_row(runtime: Runtime, targets: int, latency: float, log_dir: Path) -> dict[str, Any]:
-    run = tick_run(runtime, targets, 16, latency, idle_ticks=2, with_change=False, log_dir=log_dir)
-    first = run["ticks"]["first"]["calls"]
-    idle = run["ticks"]["idle1"]["calls"]
+    """A first tick and two idle ticks over ``targets`` targets listed in a config file (an
+    environment of thousands of targets is more than FC, or exec, takes)."""
+    from taskwatch_emulator import Emulator, Step
+
+    specs = make_targets(targets)
+    config = log_dir / f"targets-{targets}.toml"
+    config.write_text("[[watch]]\ntargets = [\n" + "".join(f'  "{s.setting()}",\n' for s in specs) + "]\n")
+    with Emulator(
+        access_key_id=CREDENTIALS["access_key_id"],
+        access_key_secret=CREDENTIALS["access_key_secret"],
+        security_token=CREDENTIALS["security_token"],
+        dingtalk_secret="SECbench-robot-secret",
+    ) as emu:
+        emu.opensearch.latency = latency
+        for spec in specs:
+            steps = [Step("running", 40, {"recall": 88, "errors": []})]
+            emu.opensearch.add_task(spec.app_group, spec.function, spec.instance, spec.generation, steps)
+        env = child_env({**emu.env(bucket="bench-state", prefix="tw"), "TASKWATCH_CONFIG": f"file://{config}"})
+        env.pop("TASKWATCH_TARGETS", None)
+        child = Child(runtime, env, log_dir / f"scale-{runtime.key}-{targets}.log", timeout=900)
+        ticks = {}
+        try:
+            child.read()
+            for name in ("first", "idle1", "idle2"):
+                for svc in (emu.opensearch, emu.oss, emu.dingtalk):
+                    svc.reset_calls()
+                answer = child.ask("tick")
+                if answer.get("error"):
+                    raise RuntimeError(f"tick {name} at {targets} targets failed: {answer['error']}")
+                answer["calls"] = count_calls(emu)
+                ticks[name] = answer
+        finally:
+            child.close()
+        state = emu.oss.objects.get(("bench-state", "tw/state.json"), b"")
+    idle = ticks["idle2"]["calls"]
     return {
         "runtime": runtime.label,
         "targets": targets,
-        "idle_s": round(run["idle_s"], 2),
-        "first_s": round(run["first_s"], 2),
-        "peak_rss_mb": round(run["peak_rss_mb"], 1),
-        "idle_calls": {
-            "opensearch": idle["opensearch"],
-            "oss_reads": idle["oss_reads"],
-            "oss_writes": idle["oss_writes"],
-        },
-        "first_writes": first["oss_writes"],
-        "state_bytes_per_target": run.get("state_bytes", 0) // targets if run.get("state_bytes") else None,
+        "idle_s": round(ticks["idle2"]["wall_s"], 2),
+        "first_s": round(ticks["first"]["wall_s"], 2),
+        "peak_rss_mb": round(max(t["max_rss_mb"] for t in ticks.values()), 1),
+        "idle_calls": {key: idle[key] for key in ("opensearch", "oss_reads", "oss_writes")},
+        "first_writes": ticks["first"]["calls"]["oss_writes"],
+        "state_bytes_per_target": round(len(state) / targets),
     }
-
-
-def state_size(targets: int) -> int:
-    """The bytes of state.json for ``targets`` running targets, as the tick writes it."""
-    from taskwatch.model import State, TargetState
-
-    entry = TargetState(rev=1, generation="1700000001", status="running", progress=40, start_time=1_795_000_000_000)
-    entry = TargetState(**{**entry.__dict__, "metrics": (("recall", "88"),), "progress_since": 1_795_000_000_000})
-    state = State(revision=1, targets={f"bench_app{i % 10}/fn{i}/inst{i}@latest": entry for i in range(targets)})
-    return len(json.dumps(state.to_json(), separators=(",", ":")).encode())
 
 
 def discovery_tick(runtime: Runtime, latency: float, log_dir: Path) -> dict[str, Any]:
@@ -137,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "latency_s": args.latency,
         "idle": rows,
-        "state_bytes_per_target": state_size(1000) / 1000,
         "discovery": discovery,
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -150,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['peak_rss_mb']} MB | {c['opensearch']:,} OpenSearch, {c['oss_reads']} OSS reads, "
             f"{c['oss_writes']} writes |"
         )
-    print(f"\nstate.json: {result['state_bytes_per_target']:.0f} bytes per target")
+    print(f"\nstate.json: {rows[0]['state_bytes_per_target'] if rows else '-'} bytes per target (as stored)")
     d = discovery
     print(
         f"discovery tick, {d['app_groups']} app groups x {d['functions']} functions ({d['targets']} instances): "
