@@ -146,7 +146,9 @@ def healthz(request: Request, context: Any, wiring: Wiring | None) -> Answer:
 
 
 def status_body(settings: Settings, wiring: Wiring) -> dict[str, Any]:
-    """``{"targets": {key: stored entry or None}, "revision": n or None, "state": location}``.
+    """``{"targets": {key: stored entry or None}, "revision": n or None, "state": location}``, and
+    ``"discovered": {wildcard: its listing}`` when wildcards are watched (each listed instance is
+    then one of the targets).
 
     The one shape of a status, for ``GET /status`` and ``taskwatch status`` alike; reads the state
     and writes nothing. Raises the store's TickError or StoreError when the state cannot be read.
@@ -155,12 +157,21 @@ def status_body(settings: Settings, wiring: Wiring) -> dict[str, Any]:
     from .tick import load_state
 
     state = load_state(open_store(settings, wiring.timeouts), copy_aside=False)  # a status read writes nothing
-    stored = state.to_json()["targets"] if state else {}
-    return {
-        "targets": {t.key: stored.get(t.key) for t in settings.targets},
+    data = state.to_json() if state else {}
+    stored = data.get("targets", {})
+    keys = [t.key for t in settings.targets if not t.is_wildcard]
+    listings = {t.key: data.get("discovered", {}).get(t.key) for t in settings.targets if t.is_wildcard}
+    for pattern, listing in listings.items():
+        app_group = pattern.split("/", 1)[0]
+        keys.extend(f"{app_group}/{name}@latest" for name in (listing or {}).get("instances", []))
+    body: dict[str, Any] = {
+        "targets": {key: stored.get(key) for key in dict.fromkeys(keys)},
         "revision": state.revision if state else None,
         "state": settings.state.describe(),
     }
+    if listings:
+        body["discovered"] = listings
+    return body
 
 
 def status(request: Request, context: Any, wiring: Wiring | None) -> Answer:

@@ -4,11 +4,14 @@ keeps the previous list and alerts after error_ticks."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
 from conftest import Cloud
 
+from taskwatch.http_api import status_body
+from taskwatch.wiring import load
 from taskwatch_emulator import Step
 
 APP, FN = "shop", "ctr"
@@ -32,6 +35,11 @@ def test_a_function_wildcard_lists_every_page_and_follows_what_comes_and_goes(
     assert cloud.emu.opensearch.instance_listings == 2
     assert len(cloud.texts()) == 1
     assert cloud.state()["discovered"][f"{APP}/{FN}/*"]["instances"][:2] == [f"{FN}/i000", f"{FN}/i001"]
+    # The status lists every discovered instance as a target, and the listing itself.
+    settings = load(os.environ, wiring=cloud.wiring, require_credentials=False)
+    status = status_body(settings, cloud.wiring)
+    assert len(status["targets"]) == 130 and status["targets"][f"{APP}/{FN}/i042@latest"]["status"] == "running"
+    assert len(status["discovered"][f"{APP}/{FN}/*"]["instances"]) == 130
 
     # Between listings the stored list is used: one call per target, no listing, nothing written.
     cloud.emu.opensearch.add_task(APP, FN, "new", 1, [Step("running", 5)])
