@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from .config import MAX_BYTES, VARIABLE, ConfigError, code_directory
 from .ports import StoreError, Timeouts
-from .setting_values import BUCKET_RE, StateLocation, parse_endpoint
+from .setting_values import BUCKET_RE, NO_CREDENTIALS, StateLocation, parse_endpoint
 from .settings import REGION_RE, load_credentials, resolve_region
 
 
@@ -43,7 +43,7 @@ def _read_oss(raw: str, env: Mapping[str, str], context: Any, timeouts: Timeouts
         raise ConfigError("", f"{raw!r} is not oss://bucket/key.toml")
     credentials = load_credentials(env, context)
     if credentials is None:
-        raise ConfigError("", f"reading {raw} needs credentials (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET)")
+        raise ConfigError("", f"reading {raw}: {NO_CREDENTIALS}")
     region = resolve_region(env, context)
     if not REGION_RE.match(region):
         raise ConfigError("", f"reading {raw} needs a region (TASKWATCH_REGION)")

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from . import logs
 from .http_event import Answer, HttpError, Request, parse_request, shown
 from .redact import register_secrets, scrub, url_secrets
+from .setting_values import MIN_TOKEN_LENGTH
 
 if TYPE_CHECKING:
     from .settings import Settings
     from .wiring import Wiring
 
 TOKEN_VARIABLE = "TASKWATCH_HTTP_TOKEN"
-MIN_TOKEN_LENGTH = 16  # the same rule as settings.load_settings
 DRY_RUN_KEYS = ("dryrun", "dry_run", "dry-run")
 TRUE_VALUES = ("true", "1", "")  # a bare `?dryRun` means yes: the safe reading of a flag
 FALSE_VALUES = ("false", "0")
@@ -119,7 +119,9 @@ def configured_token(env: Mapping[str, str]) -> str | None:
 def authorize(headers: Mapping[str, str]) -> None:
     token = configured_token(os.environ)
     if token is None:
-        raise HttpError(403, f"the HTTP API is disabled: set {TOKEN_VARIABLE} (16+ characters) to enable it")
+        raise HttpError(
+            403, f"the HTTP API is disabled: set {TOKEN_VARIABLE} ({MIN_TOKEN_LENGTH}+ characters) to enable it"
+        )
     value = headers.get("authorization", "")
     # Repeated Authorization headers arrive comma-joined; try the whole value and every part,
     # comparing each in constant time and without stopping early.

@@ -18,6 +18,8 @@ from .redact import mask_url
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+MIN_TOKEN_LENGTH = 16  # TASKWATCH_HTTP_TOKEN: shorter tokens are refused everywhere
+NO_CREDENTIALS = "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (and _SECURITY_TOKEN for STS keys)"
 DEFAULT_CONCURRENCY = 16  # threads reading targets (and writing claims): best measured at 0.1 vCPU
 MAX_TARGETS = 10_000  # the environment's 4 KB hold far fewer; a config file holds this many
 HHMM = r"([01][0-9]|2[0-3]):([0-5][0-9])"

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from .redact import mask
 from .setting_values import (
     DEFAULT_CONCURRENCY,
+    MIN_TOKEN_LENGTH,
+    NO_CREDENTIALS,
     NUMBERS,
     TEXTS,
     Channel,
@@ -179,12 +181,13 @@ def load_settings(
     if credentials is None and require_credentials:
         raise SettingsError(
             "ALIBABA_CLOUD_ACCESS_KEY_ID",
-            "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (and _SECURITY_TOKEN for STS keys)",
+            NO_CREDENTIALS,
         )
 
     http_token = env.get("TASKWATCH_HTTP_TOKEN", "").strip() or None
-    if http_token is not None and len(http_token) < 16:
-        raise SettingsError("TASKWATCH_HTTP_TOKEN", f"{mask(http_token)} is too short; use 16+ random characters")
+    if http_token is not None and len(http_token) < MIN_TOKEN_LENGTH:
+        problem = f"{mask(http_token)} is too short; use {MIN_TOKEN_LENGTH}+ random characters"
+        raise SettingsError("TASKWATCH_HTTP_TOKEN", problem)
 
     from .notifiers import channels_from_config, channels_from_env  # each reads its own options
 

@@ -21,6 +21,7 @@ from .notifiers import build_notifier, channel_secrets
 from .opensearch import OpenSearchClient
 from .ports import DEFAULT_TIMEOUTS, Notifier, StateStore, TaskReader, Timeouts
 from .redact import register_secrets, scrub
+from .setting_values import NO_CREDENTIALS
 from .settings import Settings, SettingsError, load_settings
 from .stores import open_store
 from .tick import TickError, TickResult, run_tick
@@ -115,7 +116,7 @@ def build_services(settings: Settings, wiring: Wiring = PROCESS) -> Services:
     get a new client and the same ones get the warm one.
     """
     if settings.credentials is None:
-        raise SettingsError("ALIBABA_CLOUD_ACCESS_KEY_ID", "no credentials to read OpenSearch with")
+        raise SettingsError("ALIBABA_CLOUD_ACCESS_KEY_ID", NO_CREDENTIALS)
     cache, timeouts, creds = wiring.clients, wiring.timeouts, settings.credentials
     reader_key = (settings.opensearch_endpoint, settings.region, creds, settings.concurrency, timeouts)
     reader = cache.get(

@@ -8,6 +8,7 @@ delivery protocol needs. A new store is one module here plus a branch in ``open_
 from __future__ import annotations
 
 from ..ports import StateStore, StoreError, Timeouts
+from ..setting_values import NO_CREDENTIALS
 from ..settings import Settings
 from .file import FileStore
 
@@ -18,7 +19,7 @@ def open_store(settings: Settings, timeouts: Timeouts) -> StateStore:
     if settings.state.scheme == "file":
         return FileStore(settings.state.path)
     if settings.credentials is None:
-        raise StoreError("OSS state needs credentials")
+        raise StoreError(f"OSS state: {NO_CREDENTIALS}")
     from .oss import OssStore  # the OSS SDK loads only when the state is in OSS
 
     return OssStore(
