@@ -21,7 +21,7 @@ from ..digest import DigestStyle, Message, render
 from ..model import Change
 from ..ports import DEFAULT_TIMEOUTS, DeliveryError, Timeouts
 from ..redact import mask_url, scrub, url_secrets
-from ..setting_values import SettingsError, webhook_url
+from ..setting_values import ErrorType, SettingsError, webhook_url
 
 if TYPE_CHECKING:
     from ..config import ChannelEntry
@@ -176,6 +176,14 @@ class DingTalkNotifier:
 # --- what the registry needs ---------------------------------------------------------------------
 
 
+def robot_url(raw: str, label: str, error: ErrorType) -> str:
+    """An https:// robot URL that carries its access_token."""
+    webhook = webhook_url(raw, label, error)
+    if not parse_qs(urlsplit(webhook).query).get("access_token", [""])[0]:
+        raise error(label, f"{mask_url(webhook)!r} has no access_token parameter")
+    return webhook
+
+
 def from_env(env: Mapping[str, str]) -> Options | None:
     """The channel the DINGTALK_* variables describe, or None without DINGTALK_WEBHOOK (the other
     variables are checked all the same: a typo is reported before it is needed)."""
@@ -186,9 +194,7 @@ def from_env(env: Mapping[str, str]) -> Options | None:
     raw = env.get("DINGTALK_WEBHOOK", "").strip()
     if not raw:
         return None
-    webhook = webhook_url(raw, "DINGTALK_WEBHOOK")
-    if not parse_qs(urlsplit(webhook).query).get("access_token", [""])[0]:
-        raise SettingsError("DINGTALK_WEBHOOK", f"{mask_url(raw)!r} has no access_token parameter")
+    webhook = robot_url(raw, "DINGTALK_WEBHOOK", SettingsError)
     return Options(
         webhook=webhook,
         secret=env.get("DINGTALK_SECRET", "").strip() or None,
@@ -203,9 +209,7 @@ def from_entry(entry: ChannelEntry) -> Options:
 
     if not entry.url:
         raise ConfigError(f"{entry.path}.url", "is required: the robot's webhook URL with its access_token")
-    webhook = webhook_url(entry.url, f"{entry.path}.url", ConfigError)
-    if not parse_qs(urlsplit(webhook).query).get("access_token", [""])[0]:
-        raise ConfigError(f"{entry.path}.url", f"{mask_url(webhook)!r} has no access_token parameter")
+    webhook = robot_url(entry.url, f"{entry.path}.url", ConfigError)
     for i, mobile in enumerate(entry.mention):
         if not MOBILE_RE.match(mobile):
             raise ConfigError(f"{entry.path}.mention[{i}]", f"{mobile!r} is not a mobile number")
