@@ -24,8 +24,9 @@ python3.12 package as a build on 3.12, and a pin the runtime needs but the file 
 
 Bytecode. FC's ``/code`` is read-only, so a package without ``.pyc`` is compiled again at every
 cold start (the SDKs: ~0.9 s of CPU, ~11 s at s.yaml's 0.1 vCPU). The build therefore compiles the
-package with a CPython of the runtime's version (``--python PATH``, else a working ``python3.X`` on
-PATH, else the newest ``~/.pyenv/versions/3.X.*/bin/python``):
+package with a CPython of the runtime's version (``--python PATH``, else ``$TASKWATCH_PY3XY``, else a
+working ``python3.X`` on PATH, else the newest ``~/.pyenv/versions/3.X.*/bin/python``; ``find_python``,
+which the bench and the deploy tests use too):
 
 - ``python/`` (the dependencies) becomes *sourceless*: ``compileall -b`` writes ``x.pyc`` beside
   ``x.py`` (the legacy layout, which CPython imports without a source), then every ``.py`` with a
@@ -74,7 +75,8 @@ HANDLER_DIR = REPO / "handler"
 REQUIREMENTS = REPO / "infra" / "requirements-fc.txt"
 PLATFORM = "manylinux2014_x86_64"
 DEPS_DIR = "python"
-DIRECT = ("aliyun-python-sdk-core", "alibabacloud-oss-v2", "requests")  # pyproject's dependencies
+# pyproject's dependencies (a name whose marker does not hold on a runtime has no pin for it)
+DIRECT = ("aliyun-python-sdk-core", "alibabacloud-oss-v2", "requests", "tomli")
 ZIP_NAME = "taskwatch-fc.zip"
 MANIFEST_NAME = "taskwatch-fc.manifest"
 # 1980-01-01 00:00:00, the earliest time a zip entry can hold; SOURCE_DATE_EPOCH overrides it.
@@ -99,6 +101,11 @@ class Runtime:
     @property
     def magic_bytes(self) -> bytes:
         return self.magic.to_bytes(2, "little") + b"\r\n"
+
+    @property
+    def override_env(self) -> str:
+        """The variable naming the CPython to use for this runtime, e.g. TASKWATCH_PY312."""
+        return "TASKWATCH_PY" + self.version.replace(".", "")
 
     @property
     def pyc_tag(self) -> str:
@@ -152,8 +159,8 @@ UNCHECKED_HASH_FLAGS = (1).to_bytes(4, "little")
 # .py files, at build time of other projects, never when taskwatch runs.
 KEEP_SOURCES: frozenset[str] = frozenset()
 # Imported from the finished package to prove the sourceless tree works: what taskwatch imports
-# lazily (opensearch.py, store.py, dingtalk.py), on top of index, every taskwatch module and every
-# top-level package of python/.
+# lazily (opensearch.py, stores/oss.py, notifiers/dingtalk.py), on top of index, every taskwatch
+# module and every top-level package of python/.
 VERIFY_IMPORTS = (
     "aliyunsdkcore.client",
     "aliyunsdkcore.request",
@@ -171,7 +178,8 @@ def no_bytecode_hint(runtime: Runtime) -> str:
     return (
         "every cold start on FC will compile the SDKs again (~0.9 s of CPU, ~11 s at 0.1 vCPU, instead "
         f"of ~0.3 s / ~4 s). To fix: install CPython {v} (e.g. `pyenv install {v}`, or your OS's "
-        f"python{v} package) and put python{v} on PATH, or pass --python /path/to/python{v}"
+        f"python{v} package) and put python{v} on PATH, or pass --python /path/to/python{v} "
+        f"(or set {runtime.override_env})"
     )
 
 
@@ -385,10 +393,13 @@ class Interpreter:
     runs_wheels: bool  # Linux x86_64: the package's binary wheels load here, so imports can be tried
 
 
+# Two lines: what the interpreter is, then its own executable (a launcher such as a pyenv shim
+# re-executes the real one, whose path is what the build and the bench then run, without the detour).
 PROBE = (
     "import importlib.util, platform, sys; "
     "print(sys.implementation.name, '.'.join(map(str, sys.version_info[:3])), "
-    "importlib.util.MAGIC_NUMBER.hex(), platform.system(), platform.machine())"
+    "importlib.util.MAGIC_NUMBER.hex(), platform.system(), platform.machine()); "
+    "print(sys.executable)"
 )
 
 
@@ -400,8 +411,9 @@ def probe_python(path: str, runtime: Runtime) -> tuple[Interpreter | None, str]:
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"{path}: cannot run it ({exc})"
-    fields = result.stdout.split()
-    if result.returncode != 0 or len(fields) != 5:
+    lines = result.stdout.splitlines()
+    fields = lines[0].split() if lines else []
+    if result.returncode != 0 or len(fields) != 5 or len(lines) != 2:
         why = (result.stderr.strip().splitlines() or [""])[0][:200]
         return None, f"{path}: does not run (exit {result.returncode}: {why})"
     name, version, magic, system, machine = fields
@@ -412,7 +424,8 @@ def probe_python(path: str, runtime: Runtime) -> tuple[Interpreter | None, str]:
         or bytes.fromhex(magic) != runtime.magic_bytes
     ):
         return None, f"{path}: is {name} {version} (magic {magic}), not {wanted}"
-    return Interpreter(path, version, system == "Linux" and machine in ("x86_64", "AMD64")), ""
+    executable = lines[1].strip() or path
+    return Interpreter(executable, version, system == "Linux" and machine in ("x86_64", "AMD64")), ""
 
 
 def _pyenv(runtime: Runtime) -> list[str]:
@@ -426,12 +439,18 @@ def _pyenv(runtime: Runtime) -> list[str]:
 
 
 def find_python(explicit: str | None, runtime: Runtime) -> Interpreter | None:
-    """``--python PATH`` (must work), else ``pythonX.Y`` on PATH, else the newest pyenv X.Y."""
-    if explicit:
-        found, problem = probe_python(explicit, runtime)
-        if found is None:
-            raise BuildError(f"--python {problem} (the runtime is {runtime.name})")
-        return found
+    """The CPython of the runtime's version that the build compiles with and the bench and tests run.
+
+    In this order: ``explicit`` (``--python PATH``), else ``$TASKWATCH_PY3XY`` (e.g. TASKWATCH_PY312),
+    both of which must work; else the first working ``pythonX.Y`` on PATH, else the newest pyenv
+    X.Y release. None if there is none. The path found is the interpreter's own executable.
+    """
+    for given, name in ((explicit, "--python"), (os.environ.get(runtime.override_env), runtime.override_env)):
+        if given:
+            found, problem = probe_python(given, runtime)
+            if found is None:
+                raise BuildError(f"{name} {problem} (the runtime is {runtime.name})")
+            return found
     on_path = shutil.which(f"python{runtime.version}")
     for candidate in ([on_path] if on_path else []) + _pyenv(runtime):
         found, problem = probe_python(candidate, runtime)
@@ -745,11 +764,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--pip-cache", type=Path, default=None, help="pip download cache (default: pip's own)")
     parser.add_argument(
         "--python",
-        "--python312",  # its older name, from when the runtime was always python3.12
+        "--python312",  # an alias, for the default runtime's CPython
         dest="python",
         default=None,
         help="CPython of the runtime's version that compiles the bytecode "
-        "(default: pythonX.Y on PATH, else ~/.pyenv/versions/X.Y.*)",
+        "(default: $TASKWATCH_PYXY, else pythonX.Y on PATH, else ~/.pyenv/versions/X.Y.*)",
     )
     parser.add_argument(
         "--no-bytecode", action="store_true", help="ship sources only (slower cold starts; for comparisons)"

@@ -1,7 +1,7 @@
-"""Smoke test of the benchmark (issue #7): `bench/run.py --quick` runs and reports every section.
+"""Smoke test of the benchmark: `bench/run.py --quick` runs and reports every section.
 
 No timing assertions: times on a shared CI machine are noise. What must hold on any machine is
-asserted: the JSON has all six sections, the idle tick makes exactly one OpenSearch call per
+asserted: the JSON has every section, the idle tick makes exactly one OpenSearch call per
 target and writes nothing, and GET /healthz loads none of the cloud SDKs.
 """
 

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from deploy_support import (
     CACHE,
-    PY310_OVERRIDE,
-    PY312_OVERRIDE,
+    PYTHON_OVERRIDES,
     REPO,
     REQUIRED_ENV,
     load_build_module,
@@ -38,9 +37,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return document
 
 
-def _build(
-    out: Path, handler: Path, *, host: str = sys.executable, runtime: str | None = None, python: str | None = None
-) -> dict[str, Any]:
+def _build(out: Path, handler: Path, *, host: str = sys.executable, runtime: str = "python3.12") -> dict[str, Any]:
     """infra/build_package.py as the pre-deploy action runs it, by the ``host`` interpreter."""
     result = subprocess.run(  # noqa: S603
         [
@@ -52,8 +49,9 @@ def _build(
             str(handler),
             "--pip-cache",
             str(CACHE / "pip"),
-            *(["--runtime", runtime] if runtime else []),
-            *(["--python", python] if python else []),
+            "--runtime",
+            runtime,
+            *(["--python", PYTHON_OVERRIDES[runtime]] if PYTHON_OVERRIDES[runtime] else []),
         ],
         capture_output=True,
         text=True,
@@ -85,16 +83,16 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, snapshot: Path) -> dict[str, Any]:
     """The code package built by infra/build_package.py (the pre-deploy command) into a tmp dir."""
-    return _build(tmp_path_factory.mktemp("build"), snapshot, python=PY312_OVERRIDE)
+    return _build(tmp_path_factory.mktemp("build"), snapshot)
 
 
 @pytest.fixture(scope="session")
 def built_310(tmp_path_factory: pytest.TempPathFactory, snapshot: Path) -> dict[str, Any]:
     """The package for the python3.10 runtime, built by this (another) Python."""
-    return _build(tmp_path_factory.mktemp("build-310"), snapshot, runtime="python3.10", python=PY310_OVERRIDE)
+    return _build(tmp_path_factory.mktemp("build-310"), snapshot, runtime="python3.10")
 
 
 @pytest.fixture(scope="session")
 def built_on_py310(tmp_path_factory: pytest.TempPathFactory, snapshot: Path) -> dict[str, Any]:
     """The default (python3.12) package, built on a Python 3.10 machine."""
-    return _build(tmp_path_factory.mktemp("build-on-310"), snapshot, host=python310(), python=PY312_OVERRIDE)
+    return _build(tmp_path_factory.mktemp("build-on-310"), snapshot, host=python310())

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-import glob
+import functools
 import importlib.util
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any, NoReturn
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache"
-# fc3's own props schema (devsapp/fc3 `src/schema.json`, commit 4ca1c1b8), kept in the repository
-# so that a plain clone checks s.yaml against it.
+# The props schema of Serverless Devs' fc3 component, kept in the repository so that a plain clone
+# checks s.yaml against it.
 SCHEMA_PATH = REPO / "infra" / "fc3-schema.json"
 README_PATH = REPO / "README.md"
 S_VERSION = "3.1.10"  # @serverless-devs/s, pinned
 S_PREFIX = CACHE / "s-cli"
 S_BIN = S_PREFIX / "node_modules" / ".bin" / "s"
-# CPython 3.12 / 3.10 for the package build's bytecode and for running the package (else: found by the build)
-PY312_OVERRIDE = os.environ.get("TASKWATCH_PY312") or None
-PY310_OVERRIDE = os.environ.get("TASKWATCH_PY310") or None
+
+# The CPython a developer names for a runtime (TASKWATCH_PY312, TASKWATCH_PY310), read once here:
+# tests/conftest.py clears every TASKWATCH_* variable for each test, so the tests pass it on.
+PYTHON_OVERRIDES = {
+    runtime: os.environ.get("TASKWATCH_PY" + runtime.removeprefix("python").replace(".", "")) or None
+    for runtime in ("python3.10", "python3.12")
+}
 
 # Placeholders for the variables s.yaml requires (no default there).
 REQUIRED_ENV = {
@@ -36,37 +40,43 @@ REQUIRED_ENV = {
 }
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip on a user's machine; in CI (CI=true) a missing tool is a failure, not a skip."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI=true: the deploy checks must run)")
     pytest.skip(reason)
 
 
-def pyenv_python(version: str, explicit: str | None) -> str:
-    """A CPython ``version`` (e.g. "3.12"): ``explicit``, else the newest pyenv release of it."""
-    if explicit:
-        return explicit
-    found = sorted(
-        glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")),
-        key=lambda p: [int(x) for x in re.findall(re.escape(version) + r"\.(\d+)/", p)[:1] or [0]],
-    )
-    if not found:
+def runtime_python(runtime: str) -> Any:
+    """The CPython of FC runtime ``runtime`` (e.g. "python3.12") as the package build finds it
+    (``find_python``: the override, else on PATH, else pyenv's), or None."""
+    build_module = load_build_module()
+    return build_module.find_python(PYTHON_OVERRIDES[runtime], build_module.RUNTIMES[runtime])
+
+
+def runtime_python_path(runtime: str) -> str:
+    found = runtime_python(runtime)
+    if found is None:
+        version = runtime.removeprefix("python")
         unavailable(
-            f"no CPython {version} (pyenv's ~/.pyenv/versions/{version}.*, or TASKWATCH_PY{version.replace('.', '')})"
+            f"no CPython {version} (TASKWATCH_PY{version.replace('.', '')}, python{version} on PATH, "
+            f"or pyenv's ~/.pyenv/versions/{version}.*)"
         )
-    return found[-1]
+    path: str = found.path
+    return path
 
 
 def python312() -> str:
-    return pyenv_python("3.12", PY312_OVERRIDE)
+    return runtime_python_path("python3.12")
 
 
 def python310() -> str:
-    return pyenv_python("3.10", PY310_OVERRIDE)
+    return runtime_python_path("python3.10")
 
 
+@functools.cache
 def load_build_module() -> ModuleType:
+    """infra/build_package.py, loaded once (the tests' ``build_module`` fixture is this module)."""
     spec = importlib.util.spec_from_file_location("build_package", REPO / "infra" / "build_package.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -29,14 +29,14 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import CACHE, PY310_OVERRIDE, PY312_OVERRIDE, REPO, python310, python312, unavailable
+from deploy_support import CACHE, PYTHON_OVERRIDES, REPO, python310, python312, runtime_python, unavailable
 
 from taskwatch.policy import policy_document
 from taskwatch.settings import load_settings
 
 TIMER_EVENT = b'{"triggerTime":"2026-11-28T00:00:00Z","triggerName":"timer","payload":""}'
 MEMORY_MB = 128
-ZIP_GOAL_BYTES = 12 * 1000 * 1000  # the zipped package <= 12 MB (bench/run.py ZIP_GOAL_MB)
+ZIP_GOAL_BYTES = 12 * 1000 * 1000  # the zipped package <= 12 MB (bench/common.py ZIP_GOAL_MB)
 MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of every CPython 3.12
 MAGIC_310 = (3439).to_bytes(2, "little") + b"\r\n"  # and of every CPython 3.10
 
@@ -107,16 +107,15 @@ def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
         print(f"\n[deploy] {line}")
 
 
-def bytecode_expected(build_module: Any, runtime: str = "python3.12") -> bool:
+def bytecode_expected(runtime: str = "python3.12") -> bool:
     """Whether the build found a CPython of the runtime's version (it then must have compiled the package)."""
-    explicit = PY312_OVERRIDE if runtime == "python3.12" else PY310_OVERRIDE
-    return build_module.find_python(explicit, build_module.RUNTIMES[runtime]) is not None
+    return runtime_python(runtime) is not None
 
 
 def test_package_contents(built: dict[str, Any], build_module: Any, capsys: pytest.CaptureFixture[str]) -> None:
     package: Path = built["package"]
     names = files_under(package)
-    bytecode = bytecode_expected(build_module)
+    bytecode = bytecode_expected()
     assert "index.py" in names and "taskwatch/__init__.py" in names and "taskwatch/fc.py" in names
     # Besides the code, a TOML config beside index.py ships (TASKWATCH_CONFIG=taskwatch.toml finds it).
     top = {name.split("/", 1)[0] for name in names if not name.endswith(".toml")}
@@ -166,7 +165,7 @@ def test_package_contents(built: dict[str, Any], build_module: Any, capsys: pyte
 
 
 def test_package_ships_sourceless_dependencies_and_our_bytecode(built: dict[str, Any], build_module: Any) -> None:
-    if not bytecode_expected(build_module):
+    if not bytecode_expected():
         unavailable("no CPython 3.12 (python3.12 on PATH, ~/.pyenv/versions/3.12.*, TASKWATCH_PY312): no bytecode")
     package: Path = built["package"]
     manifest = (built["out"] / build_module.MANIFEST_NAME).read_text().splitlines()
@@ -206,9 +205,15 @@ def test_dependencies_are_the_pinned_linux_cp312_wheels(built: dict[str, Any], b
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     block = re.search(r"^dependencies = \[(.*?)\]", pyproject, re.MULTILINE | re.DOTALL)
     assert block is not None
-    direct = {build_module.normalize(re.split(r"[<>=!~ ;\[]", d)[0]) for d in re.findall(r'"([^"]+)"', block.group(1))}
-    assert direct <= set(pins), direct - set(pins)
-    assert set(build_module.DIRECT) == direct
+    runtime = build_module.RUNTIMES["python3.12"]
+    direct: dict[str, bool] = {}  # name -> whether its marker holds on the runtime
+    for requirement in re.findall(r'"([^"]+)"', block.group(1)):
+        marker = requirement.partition(";")[2].strip()
+        holds = not marker or build_module.marker_holds(marker, runtime, "pyproject.toml")
+        direct[build_module.normalize(re.split(r"[<>=!~ ;\[]", requirement)[0])] = holds
+    needed = {name for name, holds in direct.items() if holds}
+    assert needed <= set(pins), needed - set(pins)
+    assert set(build_module.DIRECT) == set(direct)
     # compiled modules are for CPython 3.12 (or the stable ABI) on Linux x86_64
     extensions = [p for p in deps.rglob("*.so")]
     assert extensions, "expected compiled wheels (cryptography, cffi, pycryptodome)"
@@ -221,8 +226,8 @@ def test_dependencies_are_the_pinned_linux_cp312_wheels(built: dict[str, Any], b
 
 
 def test_build_is_reproducible(built: dict[str, Any], tmp_path: Path, build_module: Any) -> None:
-    again = build_module.build(tmp_path / "again", CACHE / "pip", built["handler"], PY312_OVERRIDE)
-    assert again["bytecode"] == bytecode_expected(build_module)
+    again = build_module.build(tmp_path / "again", CACHE / "pip", built["handler"], PYTHON_OVERRIDES["python3.12"])
+    assert again["bytecode"] == bytecode_expected()
     assert files_under(again["package"]) == files_under(built["package"])
     first = (built["out"] / build_module.MANIFEST_NAME).read_text()
     assert (tmp_path / "again" / build_module.MANIFEST_NAME).read_text() == first
@@ -252,6 +257,7 @@ def test_build_without_python312_warns_and_ships_sources_only(
 
 def test_find_python_checks_what_it_finds(build_module: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime = build_module.RUNTIMES["python3.12"]
+    monkeypatch.delenv(runtime.override_env, raising=False)
     other = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.11.*/bin/python")))
     if other:
         with pytest.raises(build_module.BuildError, match=r"not CPython 3\.12"):
@@ -266,6 +272,31 @@ def test_find_python_checks_what_it_finds(build_module: Any, tmp_path: Path, mon
     monkeypatch.setenv("PATH", str(shim.parent))
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
     assert build_module.find_python(None, runtime) is None
+    # $TASKWATCH_PY312 comes before PATH and, like --python, must work
+    monkeypatch.setenv(runtime.override_env, str(tmp_path / "missing-python"))
+    with pytest.raises(build_module.BuildError, match=r"TASKWATCH_PY312 .*cannot run it"):
+        build_module.find_python(None, runtime)
+
+
+def test_find_python_gives_the_interpreter_not_its_launcher(
+    build_module: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A launcher (like a working pyenv shim) found first yields the interpreter it runs: the bench
+    times cold starts with that path, which must not include a shell's detour."""
+    runtime = build_module.RUNTIMES["python3.12"]
+    real = build_module.find_python(None, runtime)
+    if real is None:
+        unavailable("no CPython 3.12")
+    launcher = tmp_path / "bin" / "python3.12"
+    launcher.parent.mkdir()
+    launcher.write_text(f'#!/bin/sh\nexec "{real.path}" "$@"\n')
+    launcher.chmod(0o755)
+    monkeypatch.delenv(runtime.override_env, raising=False)
+    monkeypatch.setenv("PATH", str(launcher.parent))
+    assert build_module.find_python(None, runtime).path == real.path
+    monkeypatch.setenv(runtime.override_env, str(launcher))
+    assert build_module.find_python(None, runtime).path == real.path
+    assert build_module.find_python(str(launcher), runtime).path == real.path
 
 
 def _tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -370,7 +401,7 @@ def test_handler_runs_from_the_package_alone(
         assert not (emu.oss.errors or emu.opensearch.errors or emu.dingtalk.errors)
 
     assert info["version"][:2] == [3, int(runtime.removeprefix("python3."))]
-    bytecode = bytecode_expected(build_module, runtime)
+    bytecode = bytecode_expected(runtime)
     if bytecode:
         # no -B, and the package is writable here: Python would have written a __pycache__ .pyc for
         # any module of the package it had to compile. Nothing: all came from the shipped bytecode.
@@ -459,7 +490,7 @@ def test_allowed_helper_is_strict() -> None:
 def test_sourceless_compile_of_a_small_tree(build_module: Any, tmp_path: Path) -> None:
     """compileall -b + make_sourceless on a tiny python/: .pyc replace .py, RECORD follows, a file
     that does not compile (or is listed in KEEP_SOURCES) stays as source, and the result imports."""
-    python = build_module.find_python(PY312_OVERRIDE, build_module.RUNTIMES["python3.12"])
+    python = runtime_python("python3.12")
     if python is None:
         unavailable("no CPython 3.12 to compile with")
     deps = _tree(
@@ -534,7 +565,7 @@ def test_the_python310_package_has_the_310_dependencies_and_bytecode(
         assert re.search(r"(cpython-310-x86_64-linux-gnu|abi3)\.so$", ext.name) or ".cpython-" not in ext.name, ext
     manifest = (built_310["out"] / build_module.MANIFEST_NAME).read_text().splitlines()
     assert manifest[0].endswith("; runtime python3.10"), manifest[0]
-    if not bytecode_expected(build_module, "python3.10"):
+    if not bytecode_expected("python3.10"):
         unavailable("no CPython 3.10 (python3.10 on PATH, ~/.pyenv/versions/3.10.*, TASKWATCH_PY310): no bytecode")
     assert manifest[0].startswith("# bytecode: CPython 3.10."), manifest[0]
     pycs = sorted(built_310["package"].rglob("*.pyc"))
