@@ -8,7 +8,7 @@ import os
 import pathlib
 
 import pytest
-from conftest import Cloud
+from conftest import BUCKET, Cloud
 
 from taskwatch.http_api import status_body
 from taskwatch.wiring import load
@@ -109,3 +109,23 @@ def test_a_config_file_channel_gets_only_its_kinds(
     assert kinds(cloud.tick()) == [("status", f"{APP}/{FN}/main@latest")]
     (text,) = cloud.texts()
     assert "running → **failed**" in text
+
+
+def test_a_config_file_in_oss_is_read_at_every_tick(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read with the function's own credentials, before anything else; changed without a deploy."""
+    cloud.emu.oss.objects[(BUCKET, "config/taskwatch.toml")] = f'[[watch]]\ntargets = ["{APP}/{FN}/a"]\n'.encode()
+    monkeypatch.delenv("TASKWATCH_TARGETS", raising=False)
+    monkeypatch.setenv("TASKWATCH_CONFIG", "oss://tw-e2e/config/taskwatch.toml")
+    cloud.emu.opensearch.add_task(APP, FN, "a", 1, [Step("running", 10)])
+    cloud.emu.opensearch.add_task(APP, FN, "b", 1, [Step("running", 10)])
+    assert kinds(cloud.tick()) == [("watching", f"{APP}/{FN}/a@latest")]
+    cloud.emu.oss.reset_calls()
+    assert kinds(cloud.tick()) == []
+    assert cloud.emu.oss.count(method="GET") == 2 and cloud.emu.oss.count(method="PUT") == 0  # config + state
+
+    cloud.emu.oss.objects[(BUCKET, "config/taskwatch.toml")] = f'[[watch]]\ntargets = ["{APP}/{FN}/*"]\n'.encode()
+    assert kinds(cloud.tick()) == [("watching", f"{APP}/{FN}/b@latest")]
+
+    del cloud.emu.oss.objects[(BUCKET, "config/taskwatch.toml")]
+    with pytest.raises(Exception, match=r"TASKWATCH_CONFIG: oss://tw-e2e/config/taskwatch\.toml does not exist"):
+        cloud.tick()
