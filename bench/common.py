@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -52,3 +53,15 @@ def settings_env() -> dict[str, str]:
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CREDENTIALS["access_key_secret"],
         "ALIBABA_CLOUD_SECURITY_TOKEN": CREDENTIALS["security_token"],
     }
+
+
+def bench_emulator() -> Any:
+    """The emulator every bench run talks to: the bench's keys, a signing robot."""
+    from taskwatch_emulator import Emulator
+
+    return Emulator(
+        access_key_id=CREDENTIALS["access_key_id"],
+        access_key_secret=CREDENTIALS["access_key_secret"],
+        security_token=CREDENTIALS["security_token"],
+        dingtalk_secret="SECbench-robot-secret",
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "emulator")]
 
-from bench.common import CREDENTIALS, child_env  # noqa: E402
+from bench.common import bench_emulator, child_env  # noqa: E402
 from bench.runtimes import CpuLimit, Runtime, venv_runtime  # noqa: E402
 from bench.ticks import Child, count_calls, make_targets  # noqa: E402
 
@@ -32,17 +32,12 @@ FUNCTIONS = ("ctr", "pop", "category", "hot", "hint", "suggest", "analyzer", "te
 def idle_row(runtime: Runtime, targets: int, latency: float, log_dir: Path) -> dict[str, Any]:
     """A first tick and two idle ticks over ``targets`` targets listed in a config file (an
     environment of thousands of targets is more than FC, or exec, takes)."""
-    from taskwatch_emulator import Emulator, Step
+    from taskwatch_emulator import Step
 
     specs = make_targets(targets)
     config = log_dir / f"targets-{targets}.toml"
     config.write_text("[[watch]]\ntargets = [\n" + "".join(f'  "{s.setting()}",\n' for s in specs) + "]\n")
-    with Emulator(
-        access_key_id=CREDENTIALS["access_key_id"],
-        access_key_secret=CREDENTIALS["access_key_secret"],
-        security_token=CREDENTIALS["security_token"],
-        dingtalk_secret="SECbench-robot-secret",
-    ) as emu:
+    with bench_emulator() as emu:
         emu.opensearch.latency = latency
         for spec in specs:
             steps = [Step("running", 40, {"recall": 88, "errors": []})]
@@ -79,14 +74,9 @@ def idle_row(runtime: Runtime, targets: int, latency: float, log_dir: Path) -> d
 
 def discovery_tick(runtime: Runtime, latency: float, log_dir: Path) -> dict[str, Any]:
     """``app/*`` over 10 app groups, each with the 9 documented functions of 3 instances each."""
-    from taskwatch_emulator import Emulator, Step
+    from taskwatch_emulator import Step
 
-    with Emulator(
-        access_key_id=CREDENTIALS["access_key_id"],
-        access_key_secret=CREDENTIALS["access_key_secret"],
-        security_token=CREDENTIALS["security_token"],
-        dingtalk_secret="SECbench-robot-secret",
-    ) as emu:
+    with bench_emulator() as emu:
         emu.opensearch.latency = latency
         for g in range(DISCOVERY_GROUPS):
             for fn in FUNCTIONS:

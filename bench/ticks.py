@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import CREDENTIALS, SDK_MODULES, TICK_CHILD, child_env
+from bench.common import SDK_MODULES, TICK_CHILD, bench_emulator, child_env
 from bench.runtimes import Runtime
 
 
@@ -111,15 +111,10 @@ def tick_run(
     runtime: Runtime, targets: int, concurrency: int, latency: float, idle_ticks: int, with_change: bool, log_dir: Path
 ) -> dict[str, Any]:
     """A fresh emulator and a fresh function process: first tick, ``idle_ticks`` idle ticks, a one-change tick."""
-    from taskwatch_emulator import Emulator, Step
+    from taskwatch_emulator import Step
 
     specs = make_targets(targets)
-    with Emulator(
-        access_key_id=CREDENTIALS["access_key_id"],
-        access_key_secret=CREDENTIALS["access_key_secret"],
-        security_token=CREDENTIALS["security_token"],
-        dingtalk_secret="SECbench-robot-secret",
-    ) as emu:
+    with bench_emulator() as emu:
         emu.opensearch.latency = latency
         for spec in specs:
             emu.opensearch.add_task(
