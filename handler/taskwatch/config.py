@@ -216,7 +216,7 @@ def _names(value: Any, path: str, env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _string(value: Any, path: str, env: Mapping[str, str]) -> str:
-    """A string with its ``${env:NAME}`` references replaced; ``${kms:…}`` is left for the channel."""
+    """A string with its ``${env:NAME}`` references replaced."""
     if not isinstance(value, str):
         raise ConfigError(path, f"must be a string, not {_shown(value)}")
 
@@ -229,8 +229,12 @@ def _string(value: Any, path: str, env: Mapping[str, str]) -> str:
 
     resolved = _ENV_REF.sub(resolve, value)
     for match in _REF.finditer(value):
-        if match.group(1) not in ("env", "kms"):
-            raise ConfigError(path, f"{match.group(0)!r}: only ${{env:NAME}} and ${{kms:SecretName}} are known")
+        if match.group(1) == "kms":
+            raise ConfigError(
+                path, f"{match.group(0)!r}: KMS secrets are not available in this version; use ${{env:NAME}}"
+            )
+        if match.group(1) != "env":
+            raise ConfigError(path, f"{match.group(0)!r}: only ${{env:NAME}} references are known")
     return resolved
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .model import Change, ChangeKind, FailureKind, Listing, ReadFailure, State
+from .model import Change, ChangeKind, Listing, ReadFailure, State
 from .opensearch import OpenSearchError, TaskNotFound
 from .pool import parallel
 from .ports import INSTANCE_PAGE_SIZE, TaskReader
@@ -51,7 +51,7 @@ def discover(settings: Settings, previous: State | None, reader: TaskReader, now
         listing = old or Listing()
         outcome = listed_now.get(pattern.key)
         if isinstance(outcome, OpenSearchError):
-            failure = ReadFailure(FailureKind.TRANSIENT, scrub(str(outcome)))
+            failure = ReadFailure(outcome.kind, scrub(str(outcome)))
             failures[pattern.key] = failure
             listing = replace(listing, failures=listing.failures + 1, last_error=failure.message)
             if listing.failures >= settings.error_ticks and not listing.alerted:
@@ -93,6 +93,8 @@ def _list_all(
             return None if pattern.function == "*" else err  # `app/*` skips a function the group lacks
         except OpenSearchError as err:
             return err
+        except Exception as err:  # a reader bug costs this listing, never the other targets
+            return OpenSearchError(f"{type(err).__name__}: {err}"[:300])
 
     results: dict[str, tuple[str, ...] | OpenSearchError] = {}
     found: dict[str, list[str]] = {p.key: [] for p in patterns}
