@@ -96,6 +96,7 @@ def test_a_good_file_sets_targets_values_and_the_channel() -> None:
             '[[channel]]\nname = "a"\ntype = "dingtalk"\nurl = "${kms:robot-url}"',
             "channel[0].url: '${kms:robot-url}': KMS secrets are not available in this version",
         ),
+        ('discover_functions = ["ctr", "a/b"]', "discover_functions[1]: 'a/b' may use only letters"),
         ('[[watch]]\ntargets = ["${vault:x}"]', "watch[0].targets[0]: '${vault:x}': only ${env:NAME} references"),
         ("progress_step = 1\n" + "#" * 10_000_000, "t.toml is 10,000,018 bytes; at most 2,000,000"),
     ],

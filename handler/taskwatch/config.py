@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .redact import mask
-from .setting_values import NUMBERS, TEXTS, SettingsError
+from .setting_values import NAME_RE, NUMBERS, TEXTS, SettingsError
 
 VARIABLE = "TASKWATCH_CONFIG"
 MAX_BYTES = 2_000_000  # 10,000 targets take about 400 KB; 100,000 fit, and are refused by count
@@ -116,6 +116,9 @@ def parse_config(data: bytes, source: str, env: Mapping[str, str]) -> ConfigFile
     for key in LIST_KEYS:
         if key in table:
             values[key] = _names(table[key], key, env)
+    for i, name in enumerate(values.get("discover_functions", ())):
+        if not NAME_RE.match(name) or name in (".", ".."):
+            raise ConfigError(f"discover_functions[{i}]", f"{name!r} may use only letters, digits, '_', '-' and '.'")
     channels = tuple(_channel(entry, f"channel[{i}]", env) for i, entry in enumerate(_tables(table, "channel")))
     if len(channels) > MAX_CHANNELS:
         raise ConfigError("channel", f"has {len(channels)} channels; at most {MAX_CHANNELS}")
