@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -8,21 +7,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handler"))  # FC imports index.py from the code directory
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/helpers, as `helpers`
 
-from support import EVENTS  # noqa: E402
-
-SENSITIVE_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY")
+import helpers.env  # noqa: E402
+from helpers.fc import TIMER_EVENT  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's settings, proxies, or ALIYUN_* keys the SDK would swap in."""
-    for name in list(os.environ):
-        if name.startswith(("TASKWATCH_", "DINGTALK_", "ALIBABA_CLOUD_", "ALIYUN_", "FC_")) or name in SENSITIVE_ENV:
-            monkeypatch.delenv(name, raising=False)
+    helpers.env.clean_env(monkeypatch)
 
 
 @pytest.fixture
 def timer_event() -> bytes:
-    return (EVENTS / "timer.json").read_bytes()
+    return TIMER_EVENT

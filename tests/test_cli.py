@@ -9,18 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.creds import AK_SECRET, HTTP_TOKEN, PLAIN_AK_ID
 
 from taskwatch import cli
 from taskwatch.cli import main
 from taskwatch_emulator import Emulator, Step
 
 ROOT = Path(__file__).resolve().parents[1]
-HTTP_TOKEN = "cli-http-token-0123456789"
 
 
 @pytest.fixture
 def emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(access_key_id="LTAIcliTestKey", access_key_secret="cli-secret") as emulator:
+    with Emulator(access_key_id=PLAIN_AK_ID, access_key_secret=AK_SECRET) as emulator:
         emulator.opensearch.add_task("app", "fn", "inst", 5, [Step("running", 40)])
         env = emulator.env()
         env.pop("DINGTALK_WEBHOOK")  # a local user without a robot: the digest prints
@@ -205,10 +205,8 @@ def test_version(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[
 
 
 def lifecycle_env(monkeypatch: pytest.MonkeyPatch, state: str | None) -> None:
-    for name in ("TASKWATCH_TARGETS", "TASKWATCH_REGION", "ALIBABA_CLOUD_REGION_ID", "FC_REGION", "TASKWATCH_STATE"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    """TASKWATCH_STATE alone (or nothing) on top of the clean environment of tests/conftest.py."""
+    monkeypatch.delenv("TASKWATCH_STATE", raising=False)
     if state is not None:
         monkeypatch.setenv("TASKWATCH_STATE", state)
 

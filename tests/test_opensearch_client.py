@@ -8,8 +8,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import responses
 from aliyunsdkcore.vendored.requests.exceptions import ConnectTimeout
+from helpers.creds import AK_ID, AK_SECRET, PLAIN_AK_ID, STS_TOKEN
+from helpers.fakes import SDK_TARGET
 from responses import matchers
-from support import AK_ID, AK_SECRET, STS_TOKEN
 
 from taskwatch.model import FailureKind
 from taskwatch.opensearch import (
@@ -23,14 +24,13 @@ from taskwatch.settings import Credentials, Endpoint, Target
 from taskwatch.task_answers import parse_extend_info
 from taskwatch_emulator.auth import roa_signature, roa_string_to_sign
 
-SDK_TARGET = "aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send"
 BASE = "https://opensearch.cn-hangzhou.aliyuncs.com/v4/openapi/app-groups/my_app/functions/rec/instances/inst1/tasks"
 TARGET = Target("my_app", "rec", "inst1", "1700000000")
 RESULT = {"Generation": "1700000000", "Status": "running", "Progress": 42, "StartTime": 5, "EndTime": 0}
 
 
 def client(token: str | None = STS_TOKEN) -> OpenSearchClient:
-    creds = Credentials(AK_ID if token else "LTAIplainkey", AK_SECRET, token)
+    creds = Credentials(AK_ID if token else PLAIN_AK_ID, AK_SECRET, token)
     return OpenSearchClient(
         Endpoint("https", "opensearch.cn-hangzhou.aliyuncs.com"), "cn-hangzhou", creds, sleep=lambda _: None
     )

@@ -10,8 +10,10 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 import responses
-from fakes import FakeCloud, fake_cloud, task
-from support import AK_ID, AK_SECRET, STS_TOKEN, Context, set_env
+from helpers.creds import PLAIN_AK_ID, STS_TOKEN, cloud_env
+from helpers.env import set_env
+from helpers.fakes import BUCKET, WEBHOOK, FakeCloud, fake_cloud, task
+from helpers.fc import TIMER_EVENT, Context
 
 import index
 from taskwatch import logs
@@ -126,8 +128,7 @@ def test_settings_errors_never_show_a_webhook_secret(webhook: str, hidden: str) 
         "TASKWATCH_TARGETS": "a/b/c",
         "TASKWATCH_REGION": "cn-hangzhou",
         "DINGTALK_WEBHOOK": webhook,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-value",
+        **cloud_env(PLAIN_AK_ID, token=None),
     }
     with pytest.raises(SettingsError) as err:
         load_settings(env)
@@ -138,8 +139,7 @@ def test_a_plain_http_webhook_is_allowed_only_on_loopback() -> None:
     env = {
         "TASKWATCH_TARGETS": "a/b/c",
         "TASKWATCH_REGION": "cn-hangzhou",
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-value",
+        **cloud_env(PLAIN_AK_ID, token=None),
     }
     for host in ("127.0.0.1:8080", "localhost", "[::1]:9", "127.1.2.3"):
         settings = load_settings({**env, "DINGTALK_WEBHOOK": f"http://{host}/robot/send?access_token=t"})
@@ -150,8 +150,6 @@ def test_a_plain_http_webhook_is_allowed_only_on_loopback() -> None:
 
 def test_an_echoed_sts_token_never_reaches_the_chat(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenSearch answers 403 quoting the caller's STS token; the 'cannot read' alert hides it."""
-    from fakes import BUCKET, WEBHOOK
-
     set_env(
         monkeypatch,
         TASKWATCH_TARGETS="my_app/rec/inst1@1700",
@@ -160,9 +158,7 @@ def test_an_echoed_sts_token_never_reaches_the_chat(monkeypatch: pytest.MonkeyPa
         TASKWATCH_OSS_ENDPOINT="https://oss-cn-hangzhou.aliyuncs.com",
         TASKWATCH_ERROR_TICKS="1",
         DINGTALK_WEBHOOK=WEBHOOK,
-        ALIBABA_CLOUD_ACCESS_KEY_ID=AK_ID,
-        ALIBABA_CLOUD_ACCESS_KEY_SECRET=AK_SECRET,
-        ALIBABA_CLOUD_SECURITY_TOKEN=STS_TOKEN,
+        **cloud_env(),
     )
     cloud: FakeCloud
     with fake_cloud() as cloud:
@@ -172,7 +168,7 @@ def test_an_echoed_sts_token_never_reaches_the_chat(monkeypatch: pytest.MonkeyPa
         echo = {"RequestId": "r", "Code": "Forbidden.RAM", "Message": leaked}
         cloud.opensearch_faults.append((403, echo))
         with pytest.raises(RuntimeError):
-            index.handler(b'{"triggerTime": "2026-11-19T00:00:00Z", "triggerName": "t"}', Context())
+            index.handler(TIMER_EVENT, Context())
         sent = json.dumps(cloud.messages)
         state = cloud.objects["watch/state.json"].decode()
     assert "Forbidden.RAM" in sent and len(cloud.messages) == 1
@@ -191,8 +187,7 @@ def test_both_entry_points_register_the_webhook_secrets_in_every_form(monkeypatc
         "TASKWATCH_TARGETS": "a/b/c",
         "TASKWATCH_REGION": "cn-hangzhou",
         "DINGTALK_WEBHOOK": "https://bot:url-password-two@oapi.dingtalk.com/robot/send?access_token=tok%20two",
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-value",
+        **cloud_env(PLAIN_AK_ID, token=None),
     }
     remember_secrets(load_settings(env))
     text = scrub("echoed tok'en-one, tok%27en-one, tok two, url-password-two")

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 import pytest
-from support import Context, Credentials
+from helpers.creds import AK_SECRET, PLAIN_AK_ID, Credentials, cloud_env
+from helpers.fc import Context
 
 from taskwatch.settings import Endpoint, SettingsError, Target, load_settings, parse_targets
 
 BASE = {
     "TASKWATCH_TARGETS": "app/fn/inst",
     "TASKWATCH_REGION": "cn-hangzhou",
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIexample",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "example-secret-value",
+    **cloud_env(PLAIN_AK_ID, token=None),
 }
 
 
@@ -104,8 +104,8 @@ def test_credentials_from_context_first_then_env() -> None:
     creds = load_settings(BASE, ctx).credentials
     assert creds is not None and (creds.access_key_id, creds.security_token) == ("STS.ctx", "t")
     creds = load_settings(BASE, Context()).credentials
-    assert creds is not None and creds.access_key_id == "LTAIexample" and creds.security_token is None
-    assert "example-secret-value" not in repr(load_settings(BASE))
+    assert creds is not None and creds.access_key_id == PLAIN_AK_ID and creds.security_token is None
+    assert AK_SECRET not in repr(load_settings(BASE))
 
 
 def test_credential_problems() -> None:

@@ -63,7 +63,7 @@ def test_merge_keeps_the_old_entry_of_a_target_delivered_elsewhere() -> None:
 
 
 def test_read_budget_is_half_the_function_timeout() -> None:
-    from support import Context, Function
+    from helpers.fc import Context, Function
 
     from taskwatch.wiring import read_budget
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pytest
-from fakes import MemoryStore
+from helpers.creds import AK_ID, AK_SECRET, DINGTALK_SECRET, STS_TOKEN, cloud_env
+from helpers.fakes import WEBHOOK, MemoryStore
 
 from taskwatch import wiring
 from taskwatch.model import Task
@@ -27,11 +28,9 @@ ENV = {
     "TASKWATCH_TARGETS": "a/b/c",
     "TASKWATCH_REGION": "cn-hangzhou",
     "TASKWATCH_STATE": "oss://tw-state/x",
-    "DINGTALK_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=t0123456",
-    "DINGTALK_SECRET": "SECwiring-secret-0123456789",
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": "STS.WiringKeyId",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "wiring-secret-0123456789",
-    "ALIBABA_CLOUD_SECURITY_TOKEN": "wiring-token-0123456789",
+    "DINGTALK_WEBHOOK": WEBHOOK,
+    "DINGTALK_SECRET": DINGTALK_SECRET,
+    **cloud_env(),
 }
 KINDS = ("reader", "store", "notifier")
 CLOUD = {"reader", "store"}  # the clients that sign with the cloud credentials
@@ -155,9 +154,6 @@ def test_tick_with_services_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> N
 
 # --- connections, counted by the emulator -------------------------------------------------------
 
-AK_ID = "STS.WiringEmulatorKey"
-AK_SECRET = "wiring-emulator-secret"
-TOKEN = "wiring-emulator-token-one"
 LATENCY_S = 0.05  # every call of a tick overlaps, as over a network: both ticks need the same pool
 
 
@@ -193,7 +189,7 @@ class Instance:
 
 def instance(targets: int, concurrency: int, latency_s: float = LATENCY_S) -> Iterator[Instance]:
     clock = ManualClock(time.time())  # taskwatch signs with the real clock
-    with Emulator(access_key_id=AK_ID, access_key_secret=AK_SECRET, security_token=TOKEN, clock=clock) as emu:
+    with Emulator(access_key_id=AK_ID, access_key_secret=AK_SECRET, security_token=STS_TOKEN, clock=clock) as emu:
         emu.opensearch.latency = emu.oss.latency = latency_s
         env = emu.env(bucket="tw-wiring", prefix="tw")
         env["TASKWATCH_TARGETS"] = ",".join(f"app/fn/i{n}" for n in range(targets))

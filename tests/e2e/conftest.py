@@ -15,17 +15,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from support import Context, Credentials
+from helpers.creds import AK_ID, AK_SECRET, CREDENTIAL_ENV, DINGTALK_SECRET, STS_TOKEN, Credentials, cloud_env
+from helpers.env import set_env
+from helpers.fc import TIMER_EVENT, Context
 
 from taskwatch.fc import handle
 from taskwatch.ports import Timeouts
 from taskwatch.wiring import Wiring
 from taskwatch_emulator import Emulator, ManualClock
 
-AK_ID = "STS.E2eAccessKeyId"
-AK_SECRET = "e2e-secret-do-not-log"
-STS_TOKEN = "e2e-sts-token-do-not-log"
-ROBOT_SECRET = "SECe2e-robot-secret-do-not-log"
 BUCKET = "tw-e2e"
 START = 1_795_000_000.0  # 2026-11-19, any fixed point
 FAST = Timeouts(
@@ -61,18 +59,14 @@ class Cloud:
         if self.style == "py310":
             self.credentials = Credentials(key_id, secret, token or "")
             return
-        self.monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
-        self.monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
-        if token:
-            self.monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", token)
-        else:
+        set_env(self.monkeypatch, **cloud_env(key_id, secret, token or None))
+        if not token:
             self.monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
 
     def tick(self, minutes: float = 5) -> dict[str, Any]:
         """One timer tick; then the virtual clock moves on."""
-        event = json.dumps({"triggerTime": "2026-11-19T00:00:00Z", "triggerName": "timer", "payload": ""}).encode()
         try:
-            answer: dict[str, Any] = json.loads(handle(event, self.context(), self.wiring))
+            answer: dict[str, Any] = json.loads(handle(TIMER_EVENT, self.context(), self.wiring))
             return answer
         finally:
             self.clock.advance(minutes * 60)
@@ -98,7 +92,7 @@ def cloud(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
         access_key_id=AK_ID,
         access_key_secret=AK_SECRET,
         security_token=STS_TOKEN,
-        dingtalk_secret=ROBOT_SECRET,
+        dingtalk_secret=DINGTALK_SECRET,
         keyword="taskwatch",
         clock=clock,
         auth_clock=time.time,
@@ -106,14 +100,9 @@ def cloud(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
         env = emu.env(bucket=BUCKET, prefix="tw")
         env["DINGTALK_AT_MOBILES"] = "13800000000"
         if request.param == "py310":
-            for name in (
-                "ALIBABA_CLOUD_ACCESS_KEY_ID",
-                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-                "ALIBABA_CLOUD_SECURITY_TOKEN",
-            ):
+            for name in CREDENTIAL_ENV:
                 env.pop(name)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+        set_env(monkeypatch, **env)
         creds = Credentials(AK_ID, AK_SECRET, STS_TOKEN) if request.param == "py310" else None
         yield Cloud(emu, clock, request.param, monkeypatch, wiring, credentials=creds)
         assert not emu.opensearch.errors and not emu.oss.errors and not emu.dingtalk.errors

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from conftest import Cloud
-from support import Context
+from helpers.fc import TIMER_EVENT, Context
 from test_e2e_promises import delivered
 
 from taskwatch.fc import handle
@@ -33,7 +33,6 @@ APP, FN = "search_app", "ranker"
 KEY = f"{APP}/{FN}/main@latest"
 PARALLEL = 4
 REPEATS = 20
-EVENT = json.dumps({"triggerTime": "2026-11-19T00:00:00Z", "triggerName": "timer", "payload": ""}).encode()
 FIGURES: dict[str, Any] = {}
 
 
@@ -79,7 +78,7 @@ def run_threads(cloud: Cloud) -> list[str]:
         context = Context(request_id=f"parallel-{i}", credentials=cloud.credentials)
         barrier.wait(timeout=10)
         try:
-            answers[i] = handle(EVENT, context, cloud.wiring)
+            answers[i] = handle(TIMER_EVENT, context, cloud.wiring)
         except Exception as err:
             answers[i] = err
 
@@ -193,7 +192,7 @@ def _worker_tick(now_ms: int, request_id: str, targets: str | None = None) -> st
     wiring = Wiring(clock=lambda: now_ms)  # the parent's virtual clock, frozen for this tick
     _BARRIER.wait(timeout=20)
     try:
-        return str(handle(EVENT, Context(request_id=request_id), wiring))
+        return str(handle(TIMER_EVENT, Context(request_id=request_id), wiring))
     except Exception as err:
         return json.dumps({"error": str(err)})
 
@@ -239,6 +238,13 @@ def test_four_processes_at_once_send_each_change_once(cloud: Cloud) -> None:
 # the targets' claims between them: however they do, each target's "now watching" is told once.
 
 PER_ROUND = 3
+# What each of the two tests below records once all its rounds passed.
+SEVERAL_TARGETS_FIGURES = {
+    "parallel": PARALLEL,
+    "repetitions": REPEATS,
+    "targetsPerRepetition": PER_ROUND,
+    "eachToldOnce": REPEATS,
+}
 
 
 def new_targets(cloud: Cloud, rep: int) -> str:
@@ -269,12 +275,7 @@ def test_four_threads_first_sight_of_several_targets(cloud: Cloud) -> None:
 
         assert not any(o.startswith("failed") for o in outcomes), outcomes
         each_told_once(cloud, before, targets)
-    FIGURES["threadsSeveralNewTargets[py312]"] = {
-        "parallel": PARALLEL,
-        "repetitions": REPEATS,
-        "targetsPerRepetition": PER_ROUND,
-        "eachToldOnce": REPEATS,
-    }
+    FIGURES["threadsSeveralNewTargets[py312]"] = SEVERAL_TARGETS_FIGURES
 
 
 @pytest.mark.parametrize("cloud", ["py312"], indirect=True)
@@ -290,9 +291,4 @@ def test_four_processes_first_sight_of_several_targets(cloud: Cloud) -> None:
 
             assert not any('"error"' in a for a in answers), answers
             each_told_once(cloud, before, targets)
-    FIGURES["processesSeveralNewTargets[py312]"] = {
-        "parallel": PARALLEL,
-        "repetitions": REPEATS,
-        "targetsPerRepetition": PER_ROUND,
-        "eachToldOnce": REPEATS,
-    }
+    FIGURES["processesSeveralNewTargets[py312]"] = SEVERAL_TARGETS_FIGURES

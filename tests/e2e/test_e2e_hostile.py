@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from alibabacloud_oss_v2 import defaults as oss_defaults
-from conftest import BUCKET, STS_TOKEN, Cloud
-from support import Context
+from conftest import BUCKET, Cloud
+from helpers.creds import STS_TOKEN
+from helpers.fc import Context, http_event
 from test_e2e_promises import delivered, kinds, watch
 
 import index
@@ -24,7 +25,6 @@ from taskwatch_emulator.timeline import RawJson
 
 APP, FN = "search_app", "ranker"
 pytestmark = pytest.mark.parametrize("cloud", ["py312"], indirect=True)
-EVENT = json.dumps({"triggerTime": "2026-11-19T00:00:00Z", "triggerName": "timer", "payload": ""}).encode()
 
 
 @pytest.fixture(autouse=True)
@@ -194,7 +194,7 @@ def test_corrupt_state_is_quarantined_and_status_still_answers(cloud: Cloud, raw
     cloud.emu.opensearch.add_task(APP, FN, "main", 7, [Step("running", 40)])
     cloud.emu.oss.put(BUCKET, "tw/state.json", raw)
 
-    status = index.handler(_http_event("GET", "/status", token), Context(request_id="status"))
+    status = index.handler(json.dumps(http_event("GET", "/status", token=token)).encode(), Context(request_id="status"))
     assert status["statusCode"] == 200
     assert json.loads(status["body"])["targets"] == {key("main"): None}
 
@@ -243,20 +243,6 @@ def test_a_claim_whose_answer_came_late_is_still_ours(cloud: Cloud) -> None:
     assert len(cloud.texts()) == 1
     claims = [json.loads(cloud.emu.oss.objects[(BUCKET, k)]) for k in cloud.objects("tw/claims/")]
     assert [c["status"] for c in claims] == ["sent"]
-
-
-def _http_event(method: str, path: str, token: str) -> bytes:
-    return json.dumps(
-        {
-            "version": "v1",
-            "rawPath": path,
-            "headers": {"Authorization": f"Bearer {token}"},
-            "queryParameters": {},
-            "body": "",
-            "isBase64Encoded": False,
-            "requestContext": {"http": {"method": method, "path": path}, "requestId": "status"},
-        }
-    ).encode()
 
 
 def test_a_credential_echoed_by_the_service_is_masked_in_state_and_answers(cloud: Cloud) -> None:

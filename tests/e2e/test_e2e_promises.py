@@ -1,4 +1,4 @@
-"""Every change the design promises, delivered once, end to end against the emulator.
+"""Every kind of change taskwatch tells, delivered once, end to end against the emulator.
 
 Each test drives the real handler (`index.handler`) over real HTTP to the loopback emulator with the
 virtual clock; ticks are 5 minutes apart unless a test says otherwise.

@@ -1,11 +1,16 @@
-"""The tick issue's scenarios end to end: real handler, real SDKs, loopback emulator checking signatures."""
+"""Tick stories end to end: real handler, real SDKs, loopback emulator checking signatures.
+
+Each story runs in both FC context styles (credentials in `context.credentials` or in the
+environment); tests/test_tick_handler.py pins what each request carries.
+"""
 
 from __future__ import annotations
 
 import pathlib
 
 import pytest
-from conftest import AK_ID, AK_SECRET, BUCKET, Cloud
+from conftest import BUCKET, Cloud
+from helpers.creds import AK_ID, AK_SECRET
 
 from taskwatch_emulator import Step
 
@@ -57,9 +62,10 @@ def test_idle_tick_reads_only(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> 
     cloud.emu.oss.reset_calls()
     cloud.emu.opensearch.reset_calls()
 
-    assert cloud.tick()["changes"] == []
+    answer = cloud.tick()
 
-    assert [(c.method, c.path) for c in cloud.emu.oss.calls] == [("GET", f"/{BUCKET}/tw/state.json")]
+    assert answer["changes"] == [] and answer["saved"] is False
+    assert [(c.method, c.path) for c in cloud.emu.oss.calls] == [("GET", f"/{BUCKET}/tw/state.json")]  # no write
     assert cloud.emu.opensearch.count() == 2  # one call per target
     assert len(cloud.emu.dingtalk.messages) == 1
 

@@ -12,25 +12,10 @@ import pytest
 
 # emu_clients sits beside this file; make it importable under any pytest --import-mode.
 sys.path.insert(0, str(Path(__file__).parent))
-from emu_clients import AK, BUCKET, ROBOT_SECRET, ROBOT_TOKEN, SECRET, TOKEN, Acs, oss_client
+from emu_clients import BUCKET, Acs, oss_client
+from helpers.creds import AK_ID, AK_SECRET, DINGTALK_SECRET, STS_TOKEN, WEBHOOK_TOKEN
 
 from taskwatch_emulator import Emulator, ManualClock
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # aliyunsdkcore proxies even loopback and lets ALIYUN_* replace the given credential.
-    for name in (
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "ALIYUN_ACCESS_KEY_ID",
-        "ALIYUN_ACCESS_KEY_SECRET",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -40,7 +25,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
-    with Emulator(AK, SECRET, TOKEN, ROBOT_TOKEN, ROBOT_SECRET, clock=clock) as e:
+    with Emulator(AK_ID, AK_SECRET, STS_TOKEN, WEBHOOK_TOKEN, DINGTALK_SECRET, clock=clock) as e:
         e.oss.create_bucket(BUCKET)
         yield e
     assert not e.opensearch.errors and not e.oss.errors and not e.dingtalk.errors

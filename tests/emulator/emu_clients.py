@@ -9,14 +9,10 @@ import alibabacloud_oss_v2 as oss
 from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
+from helpers.creds import AK_ID, AK_SECRET, STS_TOKEN
 
 from taskwatch_emulator import Emulator
 
-AK = "STS.NTestAccessKeyId"
-SECRET = "TestAccessKeySecret"
-TOKEN = "TestSecurityToken"
-ROBOT_TOKEN = "robot-token-1"
-ROBOT_SECRET = "SECtest-robot-secret"
 BUCKET = "tw-state"
 TASK_URI = "/v4/openapi/app-groups/[app]/functions/[fn]/instances/[inst]/tasks/[gen]"
 LIST_URI = "/v4/openapi/app-groups/[app]/functions/[fn]/instances/[inst]/tasks"
@@ -26,7 +22,7 @@ class Acs:
     """aliyunsdkcore pointed at the fake, configured the way taskwatch is expected to."""
 
     def __init__(
-        self, emu: Emulator, secret: str = SECRET, token: str | None = TOKEN, ak: str = AK, timeout: float = 2
+        self, emu: Emulator, secret: str = AK_SECRET, token: str | None = STS_TOKEN, ak: str = AK_ID, timeout: float = 2
     ) -> None:
         self.domain = emu.opensearch_endpoint.removeprefix("http://")
         cred = StsTokenCredential(ak, secret, token) if token else AccessKeyCredential(ak, secret)
@@ -57,7 +53,7 @@ class Acs:
 
 
 def oss_client(
-    emu: Emulator, ak: str = AK, secret: str = SECRET, token: str | None = TOKEN, timeout: float | None = None
+    emu: Emulator, ak: str = AK_ID, secret: str = AK_SECRET, token: str | None = STS_TOKEN, timeout: float | None = None
 ) -> oss.Client:
     cfg = oss.config.load_default()
     cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ak, secret, token)

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from emu_clients import ROBOT_SECRET, ROBOT_TOKEN
+from helpers.creds import DINGTALK_SECRET, WEBHOOK_TOKEN
 
 from taskwatch_emulator import Emulator, ManualClock, dingtalk_sign
 
@@ -20,9 +20,9 @@ def send(
     emu: Emulator,
     body: Any = None,
     *,
-    secret: str | None = ROBOT_SECRET,
+    secret: str | None = DINGTALK_SECRET,
     ts: float | None = None,
-    token: str = ROBOT_TOKEN,
+    token: str = WEBHOOK_TOKEN,
     data: bytes | None = None,
     timeout: float = 2,
 ) -> requests.Response:
@@ -55,21 +55,21 @@ def test_signed_message_accepted_and_recorded(emu: Emulator) -> None:
 
 
 def test_webhook_property_works(emu: Emulator) -> None:
-    assert emu.dingtalk_webhook.endswith(f"/robot/send?access_token={ROBOT_TOKEN}")
+    assert emu.dingtalk_webhook.endswith(f"/robot/send?access_token={WEBHOOK_TOKEN}")
     emu.dingtalk.secret = None  # an unsigned robot
     assert errcode(requests.post(emu.dingtalk_webhook, json=md("x"), timeout=2)) == 0
 
 
 def test_bad_sign_and_double_encoding(emu: Emulator) -> None:
-    assert errcode(send(emu, secret=ROBOT_SECRET + "x")) == 310000
+    assert errcode(send(emu, secret=DINGTALK_SECRET + "x")) == 310000
     assert errcode(send(emu, secret=None)) == 310000  # signing required
     stamp = int(emu.clock() * 1000)
-    sign = quote(dingtalk_sign(ROBOT_SECRET, stamp), safe="")  # encoded here and again by requests
+    sign = quote(dingtalk_sign(DINGTALK_SECRET, stamp), safe="")  # encoded here and again by requests
     r = requests.post(
         emu.dingtalk.endpoint + "/robot/send",
         json=md("x"),
         timeout=2,
-        params={"access_token": ROBOT_TOKEN, "timestamp": str(stamp), "sign": sign},
+        params={"access_token": WEBHOOK_TOKEN, "timestamp": str(stamp), "sign": sign},
     )
     assert errcode(r) == 310000
     assert emu.dingtalk.messages == []

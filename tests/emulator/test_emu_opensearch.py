@@ -8,7 +8,8 @@ from email.utils import formatdate
 import pytest
 import requests
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
-from emu_clients import AK, SECRET, TOKEN, Acs
+from emu_clients import Acs
+from helpers.creds import AK_ID, AK_SECRET, STS_TOKEN
 
 from taskwatch_emulator import Emulator, ManualClock, Step, roa_signature, roa_string_to_sign
 
@@ -43,7 +44,7 @@ def test_task_not_exist_is_parsed_by_sdk(emu: Emulator, acs: Acs) -> None:
 def test_secret_off_by_one_char_is_signature_mismatch_not_index_error(emu: Emulator) -> None:
     emu.opensearch.add_task("app", "rec", "inst1", 42)
     with pytest.raises(ServerException) as exc:
-        Acs(emu, secret=SECRET[:-1] + "X").get(42)
+        Acs(emu, secret=AK_SECRET[:-1] + "X").get(42)
     assert server_error(exc) == (400, "SignatureDoesNotMatch")
     assert "server string to sign is:GET\napplication/json\n" in exc.value.get_error_msg()
 
@@ -53,13 +54,13 @@ def _signed_headers(clock: ManualClock, query: dict[str, str | None]) -> dict[st
         "Accept": "application/json",
         "Date": formatdate(clock(), usegmt=True),
         "x-acs-region-id": "cn-hangzhou",
-        "x-acs-security-token": TOKEN,
+        "x-acs-security-token": STS_TOKEN,
         "x-acs-signature-method": "HMAC-SHA1",
         "x-acs-signature-version": "1.0",
         "x-acs-version": "2017-12-25",
     }
-    sig = roa_signature(SECRET, roa_string_to_sign("GET", PATH, query, headers))
-    headers["Authorization"] = f"acs {AK}:{sig}"
+    sig = roa_signature(AK_SECRET, roa_string_to_sign("GET", PATH, query, headers))
+    headers["Authorization"] = f"acs {AK_ID}:{sig}"
     return headers
 
 

@@ -6,7 +6,8 @@ from xml.etree import ElementTree
 
 import alibabacloud_oss_v2 as oss
 import pytest
-from emu_clients import AK, BUCKET, SECRET, oss_client
+from emu_clients import BUCKET, oss_client
+from helpers.creds import AK_ID, AK_SECRET
 
 from taskwatch_emulator import Emulator, ManualClock
 
@@ -95,12 +96,12 @@ def test_missing_security_token_rejected(emu: Emulator) -> None:
 
 def test_bad_secret_and_unknown_key(emu: Emulator) -> None:
     with pytest.raises(oss.exceptions.OperationError) as exc:
-        put(oss_client(emu, secret=SECRET + "x"), "k", b"1")
+        put(oss_client(emu, secret=AK_SECRET + "x"), "k", b"1")
     assert service_error(exc) == (403, "SignatureDoesNotMatch")
     with pytest.raises(oss.exceptions.OperationError) as exc:
         put(oss_client(emu, ak="LTAIunknown", token=None), "k", b"1")
     assert service_error(exc) == (403, "InvalidAccessKeyId")
-    assert AK.startswith("STS.")
+    assert AK_ID.startswith("STS.")
 
 
 def test_request_time_skew(emu: Emulator, ossc: oss.Client, clock: ManualClock) -> None:

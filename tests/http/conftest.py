@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -10,35 +9,34 @@ from pathlib import Path
 
 import pytest
 import responses
-from twhttp import AK_ID, AK_SECRET, DINGTALK, DINGTALK_SECRET, STS_TOKEN, TOKEN, WEBHOOK_TOKEN
+from helpers.creds import DINGTALK_SECRET, HTTP_TOKEN, WEBHOOK_TOKEN, cloud_env
+from helpers.env import set_env
+from helpers.fakes import SDK_TARGET
+from twhttp import DINGTALK
 
 from taskwatch.serve import make_server
 
-SDK_SEND = "aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send"
-
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Valid settings; the SDK would proxy loopback and let ALIYUN_* replace the credential."""
-    for name in list(os.environ):
-        if "PROXY" in name.upper() or name.startswith(("ALIYUN_", "ALIBABA_CLOUD_", "TASKWATCH_", "DINGTALK_")):
-            monkeypatch.delenv(name)
+def env(clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Valid settings on top of the clean environment (tests/conftest.py); file state in tmp."""
     state = tmp_path / "state"
-    monkeypatch.setenv("TASKWATCH_TARGETS", "app1/rec/inst1@1700")
-    monkeypatch.setenv("TASKWATCH_REGION", "cn-hangzhou")
-    monkeypatch.setenv("TASKWATCH_STATE", f"file://{state}")
-    monkeypatch.setenv("TASKWATCH_HTTP_TOKEN", TOKEN)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", AK_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", AK_SECRET)
-    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", STS_TOKEN)
-    monkeypatch.setenv("DINGTALK_WEBHOOK", f"{DINGTALK}?access_token={WEBHOOK_TOKEN}")
-    monkeypatch.setenv("DINGTALK_SECRET", DINGTALK_SECRET)
+    set_env(
+        monkeypatch,
+        TASKWATCH_TARGETS="app1/rec/inst1@1700",
+        TASKWATCH_REGION="cn-hangzhou",
+        TASKWATCH_STATE=f"file://{state}",
+        TASKWATCH_HTTP_TOKEN=HTTP_TOKEN,
+        DINGTALK_WEBHOOK=f"{DINGTALK}?access_token={WEBHOOK_TOKEN}",
+        DINGTALK_SECRET=DINGTALK_SECRET,
+        **cloud_env(),
+    )
     return state
 
 
 @pytest.fixture
 def opensearch() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(target=SDK_SEND, assert_all_requests_are_fired=True) as mock:
+    with responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=True) as mock:
         yield mock
 
 

@@ -18,9 +18,11 @@ from urllib.parse import quote, urlencode
 
 import pytest
 import responses
+from helpers.creds import HTTP_TOKEN
+from helpers.fakes import SDK_TARGET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twhttp import DINGTALK, TASK_URL, TOKEN, invoke, task
+from twhttp import DINGTALK, TASK_URL, invoke, task
 
 from taskwatch.fc import EventError
 
@@ -35,7 +37,15 @@ SETTINGS = settings(
 
 ROUTES = ["/healthz", "/status", "/check", "/check/", "/", "/st%61tus", "//check", "/healthz/x", "/CHECK", ""]
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get", "Post", "TRACE"]
-AUTHS = [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"Basic eA==,Bearer {TOKEN}", "Bearer wrong", TOKEN, "Bearer ", ""]
+AUTHS = [
+    f"Bearer {HTTP_TOKEN}",
+    f"bearer {HTTP_TOKEN}",
+    f"Basic eA==,Bearer {HTTP_TOKEN}",
+    "Bearer wrong",
+    HTTP_TOKEN,
+    "Bearer ",
+    "",
+]
 DRY = ["true", "1", "false", "0", "", "TRUE", "yes", "true,false", "1,1"]
 # Plausible calls, so that generated traffic also reaches the routes' bodies, not only the guards.
 CALLS = [
@@ -110,9 +120,7 @@ WIRE_BODIES = st.sampled_from([b"", b'{"dryRun": true}', b'{"dryRun": false}', b
 def cloud() -> Iterator[None]:
     """Loose fakes: a generated request may or may not reach them."""
     with (
-        responses.RequestsMock(
-            target="aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send", assert_all_requests_are_fired=False
-        ) as opensearch,
+        responses.RequestsMock(target=SDK_TARGET, assert_all_requests_are_fired=False) as opensearch,
         responses.RequestsMock(assert_all_requests_are_fired=False) as dingtalk,
     ):
         opensearch.get(TASK_URL, json={"RequestId": "r", "Result": task()})
@@ -181,7 +189,7 @@ def test_generated_events_never_5xx(cloud: None, capsys: pytest.CaptureFixture[s
         try:
             reply = invoke(json.dumps(ev).encode())  # asserts the FC answer contract (twhttp.check_answer)
         except EventError:
-            # Not HTTP-shaped any more (requestContext and rawPath gone): the clear error for an unknown shape.
+            # Not HTTP-shaped (requestContext and rawPath dropped): the clear error for an unknown shape.
             assert "requestContext" not in ev
             seen[-1] += 1
             return

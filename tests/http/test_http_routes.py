@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import responses
-from twhttp import DINGTALK, LIST_URL, ROOT, TASK_URL, TOKEN, event, invoke, load, task
+from helpers.creds import CREDENTIAL_ENV, HTTP_TOKEN
+from helpers.fc import http_event, load_event
+from twhttp import DINGTALK, LIST_URL, ROOT, TASK_URL, invoke, task
 
 from taskwatch.fc import EventError
 
@@ -39,7 +41,7 @@ def ok_task(mock: responses.RequestsMock, **kw: Any) -> None:
     ],
 )
 def test_sample_events(name: str, status: int) -> None:
-    assert invoke(load(name)).status == status
+    assert invoke(load_event(name)).status == status
 
 
 @pytest.mark.parametrize(
@@ -49,7 +51,7 @@ def test_sample_dry_run_events(
     name: str, opensearch: responses.RequestsMock, dingtalk: responses.RequestsMock, env: Path
 ) -> None:
     ok_task(opensearch)
-    reply = invoke(load(name))
+    reply = invoke(load_event(name))
     assert reply.status == 200, reply.json
     assert reply.json["dryRun"] is True and reply.json["saved"] is False
     assert [c["sent"] for c in reply.json["changes"]] == [False]
@@ -72,11 +74,11 @@ def test_unknown_event_shapes_raise_a_clear_error() -> None:
 def test_healthz_needs_no_auth(token: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TASKWATCH_TARGETS")  # broken settings do not matter either
     for method in ("GET", "HEAD"):
-        reply = invoke(event(method, "/healthz", token=token))
+        reply = invoke(http_event(method, "/healthz", token=token))
         assert (reply.status, reply.json) == (200, {"ok": True})
-    reply = invoke(event("OPTIONS", "/healthz", token=None))
+    reply = invoke(http_event("OPTIONS", "/healthz", token=None))
     assert reply.status == 200 and reply.headers["Allow"] == "GET, HEAD, OPTIONS"
-    reply = invoke(event("POST", "/healthz", token=None))
+    reply = invoke(http_event("POST", "/healthz", token=None))
     assert reply.status == 405 and reply.headers["Allow"] == "GET, HEAD, OPTIONS"
 
 
@@ -114,13 +116,13 @@ def test_no_token_configured_is_403_everywhere_but_healthz(
     method: str, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TASKWATCH_HTTP_TOKEN")
-    reply = invoke(event(method, path))
+    reply = invoke(http_event(method, path))
     assert reply.status == 403 and "TASKWATCH_HTTP_TOKEN" in reply.json["error"]
 
 
 def test_too_short_token_fails_closed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("TASKWATCH_HTTP_TOKEN", "short-token")
-    assert invoke(event("GET", "/status", token="short-token")).status == 403
+    assert invoke(http_event("GET", "/status", token="short-token")).status == 403
     assert '"variable": "TASKWATCH_HTTP_TOKEN"' in capsys.readouterr().err
 
 
@@ -129,17 +131,17 @@ def test_too_short_token_fails_closed(monkeypatch: pytest.MonkeyPatch, capsys: p
     [
         {},
         {"Authorization": "Bearer"},
-        {"Authorization": f"Bearer {TOKEN[:-1]}"},
-        {"Authorization": f"Bearer {TOKEN}x"},
-        {"Authorization": f"Basic {TOKEN}"},
-        {"Authorization": TOKEN},
-        {"X-Authorization": f"Bearer {TOKEN}"},
+        {"Authorization": f"Bearer {HTTP_TOKEN[:-1]}"},
+        {"Authorization": f"Bearer {HTTP_TOKEN}x"},
+        {"Authorization": f"Basic {HTTP_TOKEN}"},
+        {"Authorization": HTTP_TOKEN},
+        {"X-Authorization": f"Bearer {HTTP_TOKEN}"},
         {"Authorization": "Bearer ä-not-ascii"},
     ],
 )
 @pytest.mark.parametrize(("method", "path"), [("GET", "/status"), ("GET", "/nope"), ("PUT", "/check")])
 def test_missing_or_wrong_token_is_401_before_routing(headers: dict[str, str], method: str, path: str) -> None:
-    reply = invoke(event(method, path, token=None, headers=headers))
+    reply = invoke(http_event(method, path, token=None, headers=headers))
     assert reply.status == 401 and reply.headers["WWW-Authenticate"].startswith("Bearer")
     assert "Allow" not in reply.headers
 
@@ -147,15 +149,15 @@ def test_missing_or_wrong_token_is_401_before_routing(headers: dict[str, str], m
 @pytest.mark.parametrize(
     "headers",
     [
-        {"authorization": f"Bearer {TOKEN}"},
-        {"AUTHORIZATION": f"bearer {TOKEN}"},
-        {"aUtHoRiZaTiOn": f"BEARER   {TOKEN} "},
-        {"Authorization": f"Basic dXNlcg==,Bearer {TOKEN}"},  # repeated header, comma-joined by FC
-        {"Authorization": "Bearer wrong-one", "authorization": f"Bearer {TOKEN}"},  # two spellings
+        {"authorization": f"Bearer {HTTP_TOKEN}"},
+        {"AUTHORIZATION": f"bearer {HTTP_TOKEN}"},
+        {"aUtHoRiZaTiOn": f"BEARER   {HTTP_TOKEN} "},
+        {"Authorization": f"Basic dXNlcg==,Bearer {HTTP_TOKEN}"},  # repeated header, comma-joined by FC
+        {"Authorization": "Bearer wrong-one", "authorization": f"Bearer {HTTP_TOKEN}"},  # two spellings
     ],
 )
 def test_token_accepted_in_any_header_case_and_repeats(headers: dict[str, str]) -> None:
-    reply = invoke(event("GET", "/status", token=None, headers=headers))
+    reply = invoke(http_event("GET", "/status", token=None, headers=headers))
     assert reply.status == 200, reply.json
 
 
@@ -163,7 +165,7 @@ def test_token_accepted_in_any_header_case_and_repeats(headers: dict[str, str]) 
 
 
 def test_unknown_path_404_and_wrong_method_405() -> None:
-    reply = invoke(event("GET", "/checks"))
+    reply = invoke(http_event("GET", "/checks"))
     assert reply.status == 404 and "/checks" in reply.json["error"]
     for method, path, allow in [
         ("GET", "/check", "POST, OPTIONS"),
@@ -171,14 +173,14 @@ def test_unknown_path_404_and_wrong_method_405() -> None:
         ("POST", "/status", "GET, HEAD, OPTIONS"),
         ("PATCH", "/status", "GET, HEAD, OPTIONS"),
     ]:
-        reply = invoke(event(method, path))
+        reply = invoke(http_event(method, path))
         assert (reply.status, reply.headers["Allow"]) == (405, allow), (method, path)
-    reply = invoke(event("OPTIONS", "/check"))
+    reply = invoke(http_event("OPTIONS", "/check"))
     assert (reply.status, reply.json, reply.headers["Allow"]) == (200, {"allow": ["POST", "OPTIONS"]}, "POST, OPTIONS")
 
 
 def test_path_from_request_context_or_decoded_raw_path() -> None:
-    ev = event("GET", "/status/")
+    ev = http_event("GET", "/status/")
     assert invoke(ev).status == 200  # one trailing slash is forgiven
     del ev["requestContext"]["http"]["path"]
     ev["rawPath"] = "/st%61tus"
@@ -188,7 +190,7 @@ def test_path_from_request_context_or_decoded_raw_path() -> None:
 
 
 def test_the_decoded_request_context_path_is_not_decoded_again() -> None:
-    ev = event("GET", "/status")
+    ev = http_event("GET", "/status")
     ev["requestContext"]["http"]["path"] = "/st%61tus"  # FC decoded it already: a literal "%61"
     ev["rawPath"] = "/st%2561tus"
     assert invoke(ev).status == 404
@@ -207,7 +209,7 @@ def test_serve_builds_the_event_as_fc_does() -> None:
 
 
 def _mutate(path: str, value: Any) -> dict[str, Any]:
-    ev = event("POST", "/check")
+    ev = http_event("POST", "/check")
     *parents, last = path.split(".")
     node: dict[str, Any] = ev
     for part in parents:
@@ -245,13 +247,13 @@ def test_malformed_event_is_400(path: str, value: Any) -> None:
 
 
 def test_no_path_at_all_is_400() -> None:
-    ev = event("GET", "/status")
+    ev = http_event("GET", "/status")
     del ev["requestContext"]["http"]["path"], ev["rawPath"]
     assert invoke(ev).status == 400
 
 
 def test_bad_base64_body_is_400() -> None:
-    ev = event("POST", "/check")
+    ev = http_event("POST", "/check")
     ev["body"], ev["isBase64Encoded"] = "not base64!!", True
     reply = invoke(ev)
     assert reply.status == 400 and "base64" in reply.json["error"]
@@ -272,7 +274,7 @@ def test_bad_base64_body_is_400() -> None:
     ],
 )
 def test_bad_check_request_is_400_and_reads_nothing(query: dict[str, str], body: str | bytes) -> None:
-    reply = invoke(event("POST", "/check", query=query, body=body))
+    reply = invoke(http_event("POST", "/check", query=query, body=body))
     assert reply.status == 400, reply.json  # no mock registered: any outbound call would fail the test
 
 
@@ -295,22 +297,22 @@ def test_bad_settings_are_a_500_naming_the_variable(
         monkeypatch.delenv(variable)
     else:
         monkeypatch.setenv(variable, value)
-    reply = invoke(event("GET" if path == "/status" else "POST", path))
+    reply = invoke(http_event("GET" if path == "/status" else "POST", path))
     assert reply.status == 500 and reply.json["error"].startswith(f"bad setting {variable}"), reply.json
-    assert invoke(event("GET", "/healthz")).status == 200
+    assert invoke(http_event("GET", "/healthz")).status == 200
 
 
 def test_status_needs_no_credentials_with_file_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"):
+    for name in CREDENTIAL_ENV:
         monkeypatch.delenv(name)
-    assert invoke(event("GET", "/status")).status == 200
+    assert invoke(http_event("GET", "/status")).status == 200
 
 
 # --- /status and /check -----------------------------------------------------------------------------
 
 
 def test_status_before_any_tick() -> None:
-    reply = invoke(event("GET", "/status"))
+    reply = invoke(http_event("GET", "/status"))
     assert reply.status == 200
     assert reply.json["targets"] == {KEY: None} and reply.json["revision"] is None
 
@@ -320,24 +322,24 @@ def test_check_sends_then_status_shows_it(
 ) -> None:
     ok_task(opensearch)
     dingtalk.post(DINGTALK, json={"errcode": 0, "errmsg": "ok"})
-    reply = invoke(event("POST", "/check"))
+    reply = invoke(http_event("POST", "/check"))
     assert reply.status == 200, reply.json
     assert reply.json["saved"] is True and reply.json["sent"] == 1 and reply.json["dryRun"] is False
     assert [(c["target"], c["sent"]) for c in reply.json["changes"]] == [(KEY, True)]
     assert "warning" not in reply.json and len(dingtalk.calls) == 1
 
-    again = invoke(event("POST", "/check"))  # nothing changed: nothing sent, nothing saved
+    again = invoke(http_event("POST", "/check"))  # nothing changed: nothing sent, nothing saved
     assert (again.status, again.json["changes"], again.json["saved"]) == (200, [], False)
     assert len(dingtalk.calls) == 1
 
     monkeypatch.setenv("TASKWATCH_TARGETS", "app1/rec/inst2, app1/rec/inst1@1700")
-    status = invoke(event("GET", "/status"))
+    status = invoke(http_event("GET", "/status"))
     assert status.status == 200 and status.json["revision"] >= 1
     assert list(status.json["targets"]) == ["app1/rec/inst2@latest", KEY]  # settings order
     assert status.json["targets"]["app1/rec/inst2@latest"] is None
     entry = status.json["targets"][KEY]
     assert (entry["status"], entry["progress"], entry["generation"]) == ("running", 30, "1700")
-    head = invoke(event("HEAD", "/status"))
+    head = invoke(http_event("HEAD", "/status"))
     assert (head.status, head.json) == (200, status.json)
 
 
@@ -361,7 +363,7 @@ def test_dry_run_sends_and_saves_nothing(
     env: Path,
 ) -> None:
     ok_task(opensearch, status="success", progress=100)
-    reply = invoke(event("POST", "/check", query=query, body=body))
+    reply = invoke(http_event("POST", "/check", query=query, body=body))
     assert reply.status == 200, reply.json
     assert reply.json["dryRun"] is True and reply.json["saved"] is False and reply.json["sent"] == 0
     assert len(reply.json["changes"]) == 1 and not reply.json["changes"][0]["sent"]
@@ -371,7 +373,7 @@ def test_dry_run_sends_and_saves_nothing(
 def test_dry_run_false_is_a_real_tick(opensearch: responses.RequestsMock, dingtalk: responses.RequestsMock) -> None:
     ok_task(opensearch)
     dingtalk.post(DINGTALK, json={"errcode": 0, "errmsg": "ok"})
-    reply = invoke(event("POST", "/check", query={"dryRun": "false"}, body='{"dryRun": false}'))
+    reply = invoke(http_event("POST", "/check", query={"dryRun": "false"}, body='{"dryRun": false}'))
     assert reply.status == 200 and reply.json["sent"] == 1
 
 
@@ -380,7 +382,7 @@ def test_check_undelivered_is_502_with_the_changes(
 ) -> None:
     ok_task(opensearch)
     dingtalk.post(DINGTALK, json={"errcode": 310000, "errmsg": "sign not match"})
-    reply = invoke(event("POST", "/check"))
+    reply = invoke(http_event("POST", "/check"))
     assert reply.status == 502
     assert "delivery failed" in reply.json["error"] and reply.json["sent"] == 0
     assert [c["sent"] for c in reply.json["changes"]] == [False]
@@ -394,7 +396,7 @@ def test_check_with_unreadable_target_is_200_with_a_warning(
     ok_task(opensearch)
     opensearch.get(LIST_URL, status=500, json={"RequestId": "r", "Code": "InternalError", "Message": "boom"})
     dingtalk.post(DINGTALK, json={"errcode": 0, "errmsg": "ok"})
-    reply = invoke(event("POST", "/check"))
+    reply = invoke(http_event("POST", "/check"))
     assert reply.status == 200, reply.json
     assert list(reply.json["readFailures"]) == ["app1/rec/inst2@latest"]
     assert "could not be read" in reply.json["warning"]
@@ -403,20 +405,20 @@ def test_check_with_unreadable_target_is_200_with_a_warning(
 def test_status_with_unreadable_state_is_502(env: Path) -> None:
     env.mkdir()
     (env / "state.json").mkdir()  # a directory where the object should be: the store cannot read it
-    reply = invoke(event("GET", "/status"))
+    reply = invoke(http_event("GET", "/status"))
     assert reply.status == 502 and "state" in reply.json["error"], reply.json
 
 
 def test_corrupt_state_reads_as_none_and_writes_nothing(env: Path) -> None:
     env.mkdir()
     (env / "state.json").write_text("{not json")
-    reply = invoke(event("GET", "/status"))
+    reply = invoke(http_event("GET", "/status"))
     assert reply.status == 200 and reply.json["revision"] is None
     assert [p.name for p in env.iterdir()] == ["state.json"]  # not copied aside: a status read writes nothing
 
 
 def test_answer_shape_is_fc3() -> None:
-    raw = invoke(event("GET", "/healthz")).raw
+    raw = invoke(http_event("GET", "/healthz")).raw
     assert raw == {
         "statusCode": 200,
         "isBase64Encoded": False,

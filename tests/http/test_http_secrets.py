@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 import responses
+from helpers.creds import AK_SECRET, HTTP_TOKEN, STS_TOKEN, WEBHOOK_TOKEN
+from helpers.fakes import SDK_TARGET
+from helpers.fc import http_event
 from test_http_serve import request
-from twhttp import AK_SECRET, DINGTALK, SECRETS, STS_TOKEN, TASK_URL, TOKEN, WEBHOOK_TOKEN, event, invoke, task
+from twhttp import DINGTALK, SECRETS, TASK_URL, invoke, task
 
 
 def assert_clean(text: str, where: str) -> None:
@@ -24,15 +27,15 @@ def replies(*events: dict[str, Any]) -> str:
 def test_client_input_echoing_secrets_is_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
     """Paths, methods and parameters carrying secrets are echoed in errors and logs: masked."""
     out = replies(
-        event("GET", "/healthz", token=WEBHOOK_TOKEN),
-        event("GET", "/status", token=None, headers={"Authorization": f"Bearer {TOKEN[:-1]}"}),
-        event("GET", f"/{TOKEN}", token=TOKEN),
-        event("GET", f"/status?access_token={WEBHOOK_TOKEN}", token=TOKEN),
-        event(f"X{AK_SECRET}", "/status", token=TOKEN),
-        event("POST", "/check", query={STS_TOKEN: "1"}),
-        event("POST", "/check", query={"dryRun": STS_TOKEN}),
-        event("POST", "/check", body=json.dumps({"dryRun": AK_SECRET})),
-        event("POST", f"/healthz/{WEBHOOK_TOKEN}", token=None),
+        http_event("GET", "/healthz", token=WEBHOOK_TOKEN),
+        http_event("GET", "/status", token=None, headers={"Authorization": f"Bearer {HTTP_TOKEN[:-1]}"}),
+        http_event("GET", f"/{HTTP_TOKEN}", token=HTTP_TOKEN),
+        http_event("GET", f"/status?access_token={WEBHOOK_TOKEN}", token=HTTP_TOKEN),
+        http_event(f"X{AK_SECRET}", "/status", token=HTTP_TOKEN),
+        http_event("POST", "/check", query={STS_TOKEN: "1"}),
+        http_event("POST", "/check", query={"dryRun": STS_TOKEN}),
+        http_event("POST", "/check", body=json.dumps({"dryRun": AK_SECRET})),
+        http_event("POST", f"/healthz/{WEBHOOK_TOKEN}", token=None),
     )
     assert out.count('"statusCode": 4') == 8
     assert_clean(out, "an answer")
@@ -41,10 +44,10 @@ def test_client_input_echoing_secrets_is_scrubbed(capsys: pytest.CaptureFixture[
 
 def test_bad_settings_are_scrubbed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DINGTALK_WEBHOOK", f"ftp://oapi.dingtalk.com/robot/send?access_token={WEBHOOK_TOKEN}")
-    reply = invoke(event("GET", "/status"))
+    reply = invoke(http_event("GET", "/status"))
     assert reply.status == 500 and "DINGTALK_WEBHOOK" in reply.json["error"]
     monkeypatch.setenv("TASKWATCH_TARGETS", f"app/{STS_TOKEN}!/x")
-    reply = invoke(event("POST", "/check"))
+    reply = invoke(http_event("POST", "/check"))
     assert reply.status == 500 and "TASKWATCH_TARGETS" in reply.json["error"]
     assert_clean(json.dumps(reply.raw), "a settings error")
     assert_clean(capsys.readouterr().err, "the log")
@@ -53,14 +56,13 @@ def test_bad_settings_are_scrubbed(monkeypatch: pytest.MonkeyPatch, capsys: pyte
 def test_cloud_errors_quoting_secrets_are_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
     """Services that echo credentials in their error texts: the answers and logs still hide them."""
     leaky = f"denied: key secret {AK_SECRET} token {STS_TOKEN} robot {WEBHOOK_TOKEN}"
-    sdk_send = "aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send"
-    with responses.RequestsMock(target=sdk_send) as opensearch, responses.RequestsMock() as dingtalk:
+    with responses.RequestsMock(target=SDK_TARGET) as opensearch, responses.RequestsMock() as dingtalk:
         opensearch.get(TASK_URL, status=403, json={"RequestId": "r", "Code": "Forbidden.RAM", "Message": leaky})
         opensearch.get(TASK_URL, json={"RequestId": "r", "Result": task()})
         dingtalk.post(DINGTALK, json={"errcode": 310000, "errmsg": leaky})
-        first = invoke(event("POST", "/check"))  # OpenSearch refuses: a read failure, listed, nothing to send
-        second = invoke(event("POST", "/check"))  # read; DingTalk refuses the "now watching" digest: 502
-        status = invoke(event("GET", "/status"))
+        first = invoke(http_event("POST", "/check"))  # OpenSearch refuses: a read failure, listed, nothing to send
+        second = invoke(http_event("POST", "/check"))  # read; DingTalk refuses the "now watching" digest: 502
+        status = invoke(http_event("GET", "/status"))
     assert first.status == 200 and first.json["readFailures"], first.json
     assert second.status == 502, second.json
     assert status.status == 200
@@ -72,11 +74,11 @@ def test_cloud_errors_quoting_secrets_are_scrubbed(capsys: pytest.CaptureFixture
 def test_served_answers_are_scrubbed(server: ThreadingHTTPServer, capsys: pytest.CaptureFixture[str]) -> None:
     texts = []
     for method, target in [
-        ("GET", f"/{TOKEN}?access_token={WEBHOOK_TOKEN}"),
+        ("GET", f"/{HTTP_TOKEN}?access_token={WEBHOOK_TOKEN}"),
         ("GET", f"/status?sign={AK_SECRET}"),
         ("POST", f"/check?{STS_TOKEN}=1"),
     ]:
-        status, head, raw = request(server, method, target, {"Authorization": f"Bearer {TOKEN}"})
+        status, head, raw = request(server, method, target, {"Authorization": f"Bearer {HTTP_TOKEN}"})
         texts.append(f"{status} {dict(head)} {raw.decode()}")
     assert_clean("\n".join(texts), "a served answer")
     assert_clean(capsys.readouterr().err, "the log")
@@ -91,11 +93,10 @@ def test_a_502_from_check_hides_secrets_with_quotes_and_partial_tokens(
     long_token = "CAIS" + "Ab3dE6gH9jK2mN5pQ8sT" * 50
     monkeypatch.setenv("DINGTALK_SECRET", quoted)
     monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", long_token)
-    sdk_send = "aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send"
-    with responses.RequestsMock(target=sdk_send) as opensearch, responses.RequestsMock() as dingtalk:
+    with responses.RequestsMock(target=SDK_TARGET) as opensearch, responses.RequestsMock() as dingtalk:
         opensearch.get(TASK_URL, json={"RequestId": "r", "Result": task()})
         dingtalk.post(DINGTALK, json={"errcode": 310000, "errmsg": f"sign {quoted} for {long_token[30:150]}"})
-        reply = invoke(event("POST", "/check"))
+        reply = invoke(http_event("POST", "/check"))
     assert reply.status == 502 and "310000" in reply.json["error"], reply.json
     log = capsys.readouterr().err
     for where, text in (("the 502 body", json.dumps(reply.raw)), ("the log", log)):

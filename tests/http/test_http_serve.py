@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 import responses
-from twhttp import DINGTALK, TASK_URL, TOKEN, task
+from helpers.creds import HTTP_TOKEN
+from twhttp import DINGTALK, TASK_URL, task
 
 from taskwatch import serve as serve_module
 from taskwatch.serve import build_event
 
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {HTTP_TOKEN}"}
 
 
 def request(
@@ -59,7 +60,7 @@ def test_auth_and_routing(server: ThreadingHTTPServer, monkeypatch: pytest.Monke
     assert call(server, "GET", "/status")[0] == 401
     assert call(server, "GET", "/nope", {"Authorization": "Bearer wrong-token-wrong-token"})[0] == 401
     assert call(server, "GET", "/nope", AUTH)[0] == 404
-    status, head, _ = call(server, "DELETE", "/check", {"authorization": f"Bearer {TOKEN}"})
+    status, head, _ = call(server, "DELETE", "/check", {"authorization": f"Bearer {HTTP_TOKEN}"})
     assert (status, head["Allow"]) == (405, "POST, OPTIONS")
     status, head, body = call(server, "BREW", "/status", AUTH)  # any method reaches the router
     assert (status, head["Allow"]) == (405, "GET, HEAD, OPTIONS") and "BREW" in body["error"]
@@ -74,7 +75,7 @@ def test_repeated_headers_are_joined(server: ThreadingHTTPServer) -> None:
     with socket.create_connection((str(host), int(port)), timeout=10) as sock:
         sock.sendall(
             b"GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dXNlcg==\r\n"
-            b"Authorization: Bearer " + TOKEN.encode() + b"\r\n\r\n"
+            b"Authorization: Bearer " + HTTP_TOKEN.encode() + b"\r\n\r\n"
         )
         data = b""
         while chunk := sock.recv(65536):
@@ -113,7 +114,7 @@ def test_chunked_body_is_read(server: ThreadingHTTPServer) -> None:
     with socket.create_connection((str(host), int(port)), timeout=10) as sock:
         sock.sendall(
             b"POST /check HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer "
-            + TOKEN.encode()
+            + HTTP_TOKEN.encode()
             + b"\r\n\r\n5\r\n[1,2]\r\n0\r\n\r\n"
         )
         data = b""

@@ -1,29 +1,21 @@
-"""Shared helpers for the HTTP trigger tests: FC-shaped events, the handler call, fake cloud answers."""
+"""Helpers of the HTTP trigger tests: the handler call and its answer contract, fake cloud answers."""
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.creds import AK_SECRET, DINGTALK_SECRET, HTTP_TOKEN, STS_TOKEN, WEBHOOK_TOKEN
+from helpers.fc import Context
+
+import index
+
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "tests" / "events"
-sys.path.insert(0, str(ROOT / "handler"))  # `index` is FC's entry module, not part of the package
 
-import index  # noqa: E402
-
-TOKEN = "tw-http-token-0123456789"  # the token in tests/events/*.json
-AK_ID = "STS.NTestAccessKeyIdHttp"
-AK_SECRET = "ak-secret-Zq8w7e6r5t4y3u2i"
-STS_TOKEN = "sts-token-Pl0Ok9Ij8Uh7Yg6Tf5"
-WEBHOOK_TOKEN = "webhooktoken1Mn2Bv3Cx4Zl5Kj6"
-DINGTALK_SECRET = "SECdingsecret4f5g6h7j8k9l0"
 SECRETS = {
-    "http token": TOKEN,
+    "http token": HTTP_TOKEN,
     "AK secret": AK_SECRET,
     "STS token": STS_TOKEN,
     "webhook token": WEBHOOK_TOKEN,
@@ -46,45 +38,6 @@ def task(status: str = "running", progress: int = 30, generation: str = "1700") 
         "EndTime": end,
         "ExtendInfo": '{"recall": 91}',
     }
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return data
-
-
-def event(
-    method: str,
-    path: str,
-    *,
-    token: str | None = TOKEN,
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    body: str | bytes = "",
-    b64: bool = False,
-) -> dict[str, Any]:
-    """An FC 3.0 HTTP event built on FC's documentation sample."""
-    ev = copy.deepcopy(load("http-doc-sample.json"))
-    ev["rawPath"] = path
-    ev["requestContext"]["http"].update(method=method, path=path)
-    ev["headers"] = {
-        "User-Agent": "pytest",
-        **({"Authorization": f"Bearer {token}"} if token else {}),
-        **(headers or {}),
-    }
-    ev["queryParameters"] = query or {}
-    if isinstance(body, bytes) or b64:
-        raw = body.encode() if isinstance(body, str) else body
-        ev["body"], ev["isBase64Encoded"] = base64.b64encode(raw).decode(), True
-    else:
-        ev["body"], ev["isBase64Encoded"] = body, False
-    return ev
-
-
-class Context:
-    request_id = "req-http-test"
-    region = "cn-hangzhou"
-    account_id = "1234567890"
 
 
 @dataclass

@@ -19,12 +19,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 
+from helpers.creds import WEBHOOK_TOKEN
+
 SDK_TARGET = "aliyunsdkcore.vendored.requests.adapters.HTTPAdapter.send"
 REGION = "cn-hangzhou"
 OPENSEARCH_HOST = f"opensearch.{REGION}.aliyuncs.com"
 BUCKET = "tw-state"
 OSS_HOST = f"{BUCKET}.oss-{REGION}.aliyuncs.com"
-WEBHOOK_TOKEN = "robot-token-0123456789"
 WEBHOOK = f"https://oapi.dingtalk.com/robot/send?access_token={WEBHOOK_TOKEN}"
 TASK_PATH = re.compile(
     r"^/v4/openapi/app-groups/(?P<app>[^/]+)/functions/(?P<fn>[^/]+)/instances/(?P<inst>[^/]+)/tasks(?:/(?P<gen>[^/?]+))?$"
@@ -102,10 +103,6 @@ class FakeCloud:
             self.objects.pop(key, None)
             return 204, headers, b""
         raise AssertionError(f"unexpected OSS call {request.method} {request.url}")
-
-    @property
-    def oss_writes(self) -> list[Any]:
-        return [c for c in self.oss_calls if c.method in ("PUT", "POST", "DELETE")]
 
     # DingTalk ---------------------------------------------------------------------------
     def _dingtalk(self, request: Any) -> tuple[int, dict[str, str], str]:
