@@ -73,10 +73,59 @@ def roa_signature(secret: str, string_to_sign: str) -> str:
     return base64.b64encode(mac.digest()).decode()
 
 
+def pop_encode(value: str) -> str:
+    """POP percent-encoding (UTF-8): letters, digits and ``-_.~`` kept, everything else ``%XX``,
+    so a space is ``%20`` and ``*`` is ``%2A``."""
+    return quote(value, safe="-_.~")
+
+
+def rpc_string_to_sign(method: str, params: Mapping[str, str]) -> str:
+    """RPC (HMAC-SHA1) string to sign: every parameter but ``Signature``, sorted by name, each
+    name and value encoded, joined, and the whole encoded once more."""
+    canonical = "&".join(f"{pop_encode(k)}={pop_encode(v)}" for k, v in sorted(params.items()) if k != "Signature")
+    return f"{method.upper()}&{pop_encode('/')}&{pop_encode(canonical)}"
+
+
+def rpc_signature(secret: str, string_to_sign: str) -> str:
+    """base64(HMAC-SHA1(secret + "&", string_to_sign)): the ``&`` is where an RPC signature's
+    second key part would go; Alibaba Cloud always leaves it empty."""
+    mac = hmac.new((secret + "&").encode(), string_to_sign.encode(), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode()
+
+
 def dingtalk_sign(secret: str, timestamp_ms: int | str) -> str:
     """Raw (not URL-encoded) base64 DingTalk robot signature."""
     msg = f"{timestamp_ms}\n{secret}".encode()
     return base64.b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest()).decode()
+
+
+def feishu_sign(secret: str, timestamp_s: int | str) -> str:
+    """Base64 Feishu/Lark custom bot signature (sent in the body as ``sign``).
+
+    Unlike DingTalk, the string to sign is the HMAC *key* and the message is empty.
+    """
+    key = f"{timestamp_s}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+STANDARD_WEBHOOK_PREFIX = "whsec_"
+
+
+def standard_webhook_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: the base64-decoded part after ``whsec_``.
+
+    Raises ``ValueError`` when that part is not base64.
+    """
+    raw = secret[len(STANDARD_WEBHOOK_PREFIX) :] if secret.startswith(STANDARD_WEBHOOK_PREFIX) else secret
+    return base64.b64decode(raw, validate=True)
+
+
+def standard_webhook_sign(secret: str, msg_id: str, timestamp: int | str, body: bytes | str) -> str:
+    """One ``webhook-signature`` entry: ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``."""
+    payload = body.encode() if isinstance(body, str) else body
+    signed = f"{msg_id}.{timestamp}.".encode() + payload
+    mac = hmac.new(standard_webhook_key(secret), signed, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
 
 
 def oss_v4_canonical_request(
