@@ -94,10 +94,17 @@ def test_a_good_file_sets_targets_values_and_the_channel() -> None:
         ("a = " + "[" * 100_000 + "]" * 100_000, "is nested too deep"),
         (
             '[[channel]]\nname = "a"\ntype = "dingtalk"\nurl = "${kms:robot-url}"',
-            "channel[0].url: '${kms:robot-url}': KMS secrets are not available in this version",
+            "channel[0].url: ${kms:robot-url}: KMS cannot be reached offline",
+        ),
+        (
+            '[[channel]]\nname = "a"\ntype = "dingtalk"\nurl = "${kms:robot url}"',
+            "channel[0].url: '${kms:robot url}': a secret name is 1 to 192 of letters, digits",
         ),
         ('discover_functions = ["ctr", "a/b"]', "discover_functions[1]: 'a/b' may use only letters"),
-        ('[[watch]]\ntargets = ["${vault:x}"]', "watch[0].targets[0]: '${vault:x}': only ${env:NAME} references"),
+        (
+            '[[watch]]\ntargets = ["${vault:x}"]',
+            "watch[0].targets[0]: '${vault:x}': only ${env:NAME} and ${kms:SecretName}",
+        ),
         ("progress_step = 1\n" + "#" * 10_000_000, "t.toml is 10,000,018 bytes; at most 2,000,000"),
     ],
 )

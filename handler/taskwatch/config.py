@@ -2,7 +2,8 @@
 
 Every error names the key path (array entries count from 0) and the bad value, secrets masked:
 ``TASKWATCH_CONFIG watch[1].chanels: unknown key (did you mean 'channels'?)``. Reading the file is
-``config_source.read_text``'s; this module only parses and validates text, so it is pure.
+``config_source.read_text``'s; this module only parses and validates text, so it is pure: a
+``${kms:SecretName}`` is read by the resolver the caller passes (the wiring's reads KMS).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .redact import mask
+from .config_refs import KmsRef, KmsResolver, References, substitute
+from .redact import mask, scrub
 from .setting_values import NAME_RE, NUMBERS, TEXTS, SettingsError
 
 VARIABLE = "TASKWATCH_CONFIG"
@@ -43,8 +45,6 @@ KIND_FILTERS = (
     "channel_failing",
     "channel_ok",
 )
-_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
-_REF = re.compile(r"\$\{([a-z]+):([^}]*)\}")
 CHANNEL_KEYS = ("name", "type", "url", "secret", "mention", "keyword", "kinds")
 WATCH_KEYS = ("targets", "channels", "mention", "kinds")
 LIST_KEYS = ("discover_functions", "lower_is_better")
@@ -54,8 +54,14 @@ SECRET_KEYS = ("url", "secret")  # masked in errors and in `taskwatch config`
 
 class ConfigError(SettingsError):
     def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{VARIABLE} {path}" if path else VARIABLE, problem)
+        # Scrubbed here: a check may quote a value that came from KMS (registered as a secret when read).
+        super().__init__(f"{VARIABLE} {path}" if path else VARIABLE, scrub(problem))
         self.path = path
+
+
+def kms_offline(name: str, path: str) -> str:
+    """The default resolver: parsing alone reaches no service."""
+    raise ConfigError(path, f"${{kms:{name}}}: KMS cannot be reached offline; only the function reads it")
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,13 @@ class ConfigFile:
     values: Mapping[str, Any]  # the top-level scalars and lists the file sets, checked
     channels: tuple[ChannelEntry, ...]
     watches: tuple[WatchEntry, ...]
+    kms: tuple[KmsRef, ...] = ()  # every ${kms:Name}, in file order
 
 
-def parse_config(data: bytes, source: str, env: Mapping[str, str]) -> ConfigFile:
-    """The file's content checked against the schema; ConfigError on the first problem."""
+def parse_config(data: bytes, source: str, env: Mapping[str, str], kms: KmsResolver = kms_offline) -> ConfigFile:
+    """The file's content checked against the schema; ConfigError on the first problem.
+
+    ``kms`` reads each ``${kms:Name}`` (given the name and the key path, for its errors)."""
     if len(data) > MAX_BYTES:
         raise ConfigError("", f"{source} is {len(data):,} bytes; at most {MAX_BYTES:,}")
     try:
@@ -104,6 +113,7 @@ def parse_config(data: bytes, source: str, env: Mapping[str, str]) -> ConfigFile
         raise ConfigError("", f"{source} is not TOML: {err}") from None
     except RecursionError:
         raise ConfigError("", f"{source} is nested too deep") from None
+    refs = References(env, kms)
     _known(table, TOP_KEYS, "")
     values: dict[str, Any] = {}
     for number in NUMBERS:
@@ -111,39 +121,39 @@ def parse_config(data: bytes, source: str, env: Mapping[str, str]) -> ConfigFile
             values[number.key] = number.check(table[number.key], number.key, ConfigError)
     for text_setting in TEXTS:
         if text_setting.key in table:
-            raw = _string(table[text_setting.key], text_setting.key, env)
+            raw = _string(table[text_setting.key], text_setting.key, refs)
             values[text_setting.key] = text_setting.check(raw, text_setting.key, ConfigError)
     for key in LIST_KEYS:
         if key in table:
-            values[key] = _names(table[key], key, env)
+            values[key] = _names(table[key], key, refs)
     for i, name in enumerate(values.get("discover_functions", ())):
         if not NAME_RE.match(name) or name in (".", ".."):
             raise ConfigError(f"discover_functions[{i}]", f"{name!r} may use only letters, digits, '_', '-' and '.'")
-    channels = tuple(_channel(entry, f"channel[{i}]", env) for i, entry in enumerate(_tables(table, "channel")))
+    channels = tuple(_channel(entry, f"channel[{i}]", refs) for i, entry in enumerate(_tables(table, "channel")))
     if len(channels) > MAX_CHANNELS:
         raise ConfigError("channel", f"has {len(channels)} channels; at most {MAX_CHANNELS}")
     names = [c.name for c in channels]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"channel[{i}].name", f"{name!r} is already the name of channel[{names.index(name)}]")
-    watches = tuple(_watch(entry, f"watch[{i}]", env, names) for i, entry in enumerate(_tables(table, "watch")))
+    watches = tuple(_watch(entry, f"watch[{i}]", refs, names) for i, entry in enumerate(_tables(table, "watch")))
     if len(watches) > MAX_WATCHES:
         raise ConfigError("watch", f"has {len(watches)} entries; at most {MAX_WATCHES}")
     count = sum(len(w.targets) for w in watches)
     if count > MAX_TARGETS:
         raise ConfigError("watch", f"lists {count:,} targets; at most {MAX_TARGETS:,} in one function")
-    return ConfigFile(source=source, values=values, channels=channels, watches=watches)
+    return ConfigFile(source=source, values=values, channels=channels, watches=watches, kms=tuple(refs.found))
 
 
-def _channel(table: dict[str, Any], path: str, env: Mapping[str, str]) -> ChannelEntry:
+def _channel(table: dict[str, Any], path: str, refs: References) -> ChannelEntry:
     _known(table, CHANNEL_KEYS, path)
     for key in ("name", "type"):
         if key not in table:
             raise ConfigError(f"{path}.{key}", "is required")
-    name = _string(table["name"], f"{path}.name", env)
+    name = _string(table["name"], f"{path}.name", refs)
     if not CHANNEL_NAME_RE.match(name):
         raise ConfigError(f"{path}.name", f"{name!r} must be 1 to 32 of a-z, 0-9, '_' and '-'")
-    kind = _string(table["type"], f"{path}.type", env)
+    kind = _string(table["type"], f"{path}.type", refs)
     if kind not in CHANNEL_TYPES:
         raise ConfigError(
             f"{path}.type", f"{kind!r} is not one of {', '.join(CHANNEL_TYPES)}{_did_you_mean(kind, CHANNEL_TYPES)}"
@@ -151,26 +161,26 @@ def _channel(table: dict[str, Any], path: str, env: Mapping[str, str]) -> Channe
     return ChannelEntry(
         name=name,
         type=kind,
-        url=_optional(table, "url", path, env),
-        secret=_optional(table, "secret", path, env),
-        mention=_names(table.get("mention", []), f"{path}.mention", env),
-        keyword=_optional(table, "keyword", path, env),
-        kinds=_kinds(table, path, env),
+        url=_optional(table, "url", path, refs),
+        secret=_optional(table, "secret", path, refs),
+        mention=_names(table.get("mention", []), f"{path}.mention", refs),
+        keyword=_optional(table, "keyword", path, refs),
+        kinds=_kinds(table, path, refs),
         path=path,
     )
 
 
-def _watch(table: dict[str, Any], path: str, env: Mapping[str, str], channels: list[str]) -> WatchEntry:
+def _watch(table: dict[str, Any], path: str, refs: References, channels: list[str]) -> WatchEntry:
     _known(table, WATCH_KEYS, path)
     if "targets" not in table:
         raise ConfigError(f"{path}.targets", "is required: the targets this entry watches")
     raw = table["targets"]
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{path}.targets", f"must be a non-empty list of strings, not {_shown(raw)}")
-    targets = tuple((_string(item, f"{path}.targets[{i}]", env), f"{path}.targets[{i}]") for i, item in enumerate(raw))
+    targets = tuple((_string(item, f"{path}.targets[{i}]", refs), f"{path}.targets[{i}]") for i, item in enumerate(raw))
     routed: tuple[str, ...] | None = None
     if "channels" in table:
-        routed = _names(table["channels"], f"{path}.channels", env)
+        routed = _names(table["channels"], f"{path}.channels", refs)
         for i, name in enumerate(routed):
             if name not in channels:
                 known = ", ".join(channels) if channels else "none: there is no [[channel]]"
@@ -178,14 +188,14 @@ def _watch(table: dict[str, Any], path: str, env: Mapping[str, str], channels: l
                     f"{path}.channels[{i}]", f"{name!r} is not a channel ({known}){_did_you_mean(name, channels)}"
                 )
     return WatchEntry(
-        targets, routed, _names(table.get("mention", []), f"{path}.mention", env), _kinds(table, path, env)
+        targets, routed, _names(table.get("mention", []), f"{path}.mention", refs), _kinds(table, path, refs)
     )
 
 
-def _kinds(table: dict[str, Any], path: str, env: Mapping[str, str]) -> tuple[str, ...] | None:
+def _kinds(table: dict[str, Any], path: str, refs: References) -> tuple[str, ...] | None:
     if "kinds" not in table:
         return None
-    kinds = _names(table["kinds"], f"{path}.kinds", env)
+    kinds = _names(table["kinds"], f"{path}.kinds", refs)
     for i, kind in enumerate(kinds):
         if kind not in KIND_FILTERS:
             raise ConfigError(f"{path}.kinds[{i}]", f"{kind!r} is not a change kind{_did_you_mean(kind, KIND_FILTERS)}")
@@ -206,39 +216,23 @@ def _known(table: dict[str, Any], keys: tuple[str, ...], path: str) -> None:
             raise ConfigError(where, f"unknown key{_did_you_mean(key, keys)}")
 
 
-def _optional(table: dict[str, Any], key: str, path: str, env: Mapping[str, str]) -> str | None:
+def _optional(table: dict[str, Any], key: str, path: str, refs: References) -> str | None:
     if key not in table:
         return None
-    return _string(table[key], f"{path}.{key}", env) or None
+    return _string(table[key], f"{path}.{key}", refs) or None
 
 
-def _names(value: Any, path: str, env: Mapping[str, str]) -> tuple[str, ...]:
+def _names(value: Any, path: str, refs: References) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ConfigError(path, f"must be a list of strings, not {_shown(value)}")
-    return tuple(_string(item, f"{path}[{i}]", env) for i, item in enumerate(value))
+    return tuple(_string(item, f"{path}[{i}]", refs) for i, item in enumerate(value))
 
 
-def _string(value: Any, path: str, env: Mapping[str, str]) -> str:
-    """A string with its ``${env:NAME}`` references replaced."""
+def _string(value: Any, path: str, refs: References) -> str:
+    """A string with its ``${env:NAME}`` and ``${kms:SecretName}`` references replaced."""
     if not isinstance(value, str):
         raise ConfigError(path, f"must be a string, not {_shown(value)}")
-
-    def resolve(match: re.Match[str]) -> str:
-        name = match.group(1)
-        found = env.get(name)
-        if found is None or not found.strip():
-            raise ConfigError(path, f"${{env:{name}}}: the variable {name} is not set")
-        return found.strip()
-
-    resolved = _ENV_REF.sub(resolve, value)
-    for match in _REF.finditer(value):
-        if match.group(1) == "kms":
-            raise ConfigError(
-                path, f"{match.group(0)!r}: KMS secrets are not available in this version; use ${{env:NAME}}"
-            )
-        if match.group(1) != "env":
-            raise ConfigError(path, f"{match.group(0)!r}: only ${{env:NAME}} references are known")
-    return resolved
+    return substitute(value, path, refs, ConfigError)
 
 
 def _shown(value: Any) -> str:

@@ -1,8 +1,8 @@
 """OpenSearch 2017-12-25 `GetFunctionTask` / `ListFunctionTasks` through aliyunsdkcore.
 
 SDK pitfalls handled here: path placeholders are ``[name]``; the default protocol is plain http;
-ALIYUN_ACCESS_KEY_* in the environment would replace our credential and drop the STS token; the
-SDK retries nothing for OpenSearch and sends through HTTP(S)_PROXY even to loopback.
+the SDK retries nothing for OpenSearch. The client itself (our credential over ALIYUN_ACCESS_KEY_*,
+no proxy even to loopback) is ``acs.acs_client``'s, shared with the KMS adapter.
 
 Answers are read defensively: keys in PascalCase or camelCase, errors carried by a 200, list
 items without a Generation, times in the wrong unit, and numbers no computation survives.
@@ -10,12 +10,12 @@ items without a Generation, times in the wrong unit, and numbers no computation 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from . import jsonsafe
+from .acs import acs_client, error_text, send
 from .causes import shorten, transport_reason
 from .model import Task
 from .ports import DEFAULT_TIMEOUTS, LIST_PAGE_SIZE, InstancePage, Timeouts
@@ -57,9 +57,6 @@ AUTH_PREFIXES = (
 TRANSIENT_CODES = frozenset({"ServiceUnavailable", "InternalError"})  # and every "Throttling*" code
 SUCCESS_CODES = frozenset({"", "ok", "success", "200", "0"})  # what a success body may carry in Code
 
-# The SDK logs every ServerException at ERROR; we log our own one-line cause instead.
-logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
-
 
 class OpenSearchClient:
     """Signed ROA calls with short timeouts and one retry (with backoff) on transient failures."""
@@ -75,31 +72,13 @@ class OpenSearchClient:
         retries: int = 1,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
-        from aliyunsdkcore.auth.signers.access_key_signer import AccessKeySigner
-        from aliyunsdkcore.auth.signers.sts_token_signer import StsTokenSigner
-        from aliyunsdkcore.client import AcsClient
-
-        if credentials.security_token:
-            signer: Any = StsTokenSigner(
-                StsTokenCredential(credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
-            )
-        else:
-            signer = AccessKeySigner(AccessKeyCredential(credentials.access_key_id, credentials.access_key_secret))
-        self._client = AcsClient(
-            region_id=region,
-            credential=StsTokenCredential("unused", "unused", "unused"),
-            auto_retry=False,
+        self._client = acs_client(
+            credentials,
+            region,
             connect_timeout=timeouts.opensearch_connect,
-            timeout=timeouts.opensearch_read,
+            read_timeout=timeouts.opensearch_read,
             pool_size=pool_size,
-            # A truthy mapping that names no scheme: the SDK then uses no proxy at all instead of
-            # HTTP(S)_PROXY, which it would apply even to loopback and private endpoints.
-            proxy={"none": ""},
         )
-        # The SDK picks ALIYUN_ACCESS_KEY_ID/_SECRET from the environment over the credential it
-        # is given (and then sends no STS token); setting the signer ourselves makes ours win.
-        self._client._signer = signer
         self._endpoint = endpoint
         self._connect_timeout = timeouts.opensearch_connect
         self._read_timeout = timeouts.opensearch_read
@@ -178,13 +157,12 @@ class OpenSearchClient:
         # PascalCase ``Code``, treats every 2xx as success, crashes (IndexError, RecursionError) on
         # some bodies, and would log the string to sign (with the STS token) at ERROR.
         try:
-            http = self._client._make_http_response(
-                request.endpoint, request, self._read_timeout, self._connect_timeout
+            status, raw = send(
+                self._client, request, connect_timeout=self._connect_timeout, read_timeout=self._read_timeout
             )
-            status, _, raw = http.get_response_object()
         except OSError as err:  # requests' exceptions are IOErrors: refused, reset, timed out
             raise TransientError(f"SDK.HttpError: {transport_reason(str(err))}") from None
-        return _read_answer(int(status), raw)
+        return _read_answer(status, raw)
 
 
 def _read_answer(status: int, raw: bytes | None) -> dict[str, Any]:
@@ -225,15 +203,9 @@ def _is_error_code(code: Any) -> bool:
     return isinstance(code, str) and code.strip().lower() not in SUCCESS_CODES
 
 
-def _first_line(text: Any) -> str:
-    # A signature error echoes the string to sign, security token included: never keep that part.
-    text = str(text).split("server string to sign", 1)[0].strip()
-    return shorten(text.splitlines()[0]) if text else ""
-
-
 def _classify(status: int | None, code: Any, message: Any) -> OpenSearchError:
     code = str(code).strip() if isinstance(code, (str, int)) and not isinstance(code, bool) and str(code) else None
-    text = f"{code or 'HTTP ' + str(status)}: {_first_line(message if message is not None else '')}".rstrip(": ")
+    text = f"{code or 'HTTP ' + str(status)}: {error_text(message if message is not None else '')}".rstrip(": ")
     is_auth = bool(code) and str(code).startswith(AUTH_PREFIXES)
     if is_auth or status in (401, 403):
         return AuthFailed(text)

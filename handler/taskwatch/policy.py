@@ -2,7 +2,8 @@
 
 ``taskwatch policy`` prints :func:`policy_document` for the current settings: least privilege,
 ``opensearch:DescribeFunction`` (GetFunctionTask, ListFunctionTasks) on exactly the watched app
-groups, and OSS read/write/delete/list on exactly the state prefix. ``--trust`` prints
+groups, OSS read/write/delete/list on exactly the state prefix, and ``kms:GetSecretValue`` on
+exactly the secrets the config file names (``${kms:Name}``). ``--trust`` prints
 :func:`trust_policy` (Function Compute may assume the role); ``--lifecycle`` prints the OSS
 lifecycle rule that expires old claim objects, in the XML that ``aliyun oss lifecycle`` takes
 (``--format json`` for JSON). ``--trust`` and ``--lifecycle`` need no targets, region or
@@ -27,6 +28,7 @@ FC_SERVICE = "fc.aliyuncs.com"
 OPENSEARCH_ACTIONS = ("opensearch:DescribeFunction",)
 OSS_OBJECT_ACTIONS = ("oss:GetObject", "oss:PutObject", "oss:DeleteObject")
 OSS_LIST_ACTIONS = ("oss:ListObjects",)
+KMS_ACTIONS = ("kms:GetSecretValue",)
 CLAIMS_DIR = "claims/"
 DEFAULT_CLAIM_DAYS = 7
 ACCOUNT_RE = re.compile(r"^(\*|[0-9]{1,32})$")
@@ -83,7 +85,17 @@ def policy_document(settings: Settings, account_id: str = "*") -> Document:
         statements.append(
             {"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": [f"acs:oss:*:{account}:{bucket}/{key}"]}
         )
+    secrets = kms_resources(settings, account)
+    if secrets:
+        statements.append({"Effect": "Allow", "Action": list(KMS_ACTIONS), "Resource": secrets})
     return {"Version": "1", "Statement": statements}
+
+
+def kms_resources(settings: Settings, account_id: str = "*") -> list[str]:
+    """One ARN per distinct secret the config file names, sorted; none without a reference."""
+    account = _account(account_id)
+    names = sorted({ref.name for ref in settings.kms})
+    return [f"acs:kms:{settings.region}:{account}:secret/{name}" for name in names]
 
 
 def trust_policy() -> Document:
@@ -232,9 +244,11 @@ def run(
         if trust:
             out.write(dump(trust_policy()))
             return 0
+        from .config_refs import kms_unread
         from .wiring import LOCAL, load
 
-        settings = load(env, wiring=LOCAL, require_credentials=False)
+        # The role may not read the secrets yet: their names are all the policy needs.
+        settings = load(env, wiring=LOCAL, kms=kms_unread, require_credentials=False)
         text = render(settings, account_id)
     except (SettingsError, ValueError) as exc:
         err.write(f"taskwatch policy: {exc}\n")

@@ -215,3 +215,32 @@ def test_taskwatch_policy_command_prints_the_policy_of_the_current_settings(
     assert json.loads(printed) == policy_document(load_settings(ENV, require_credentials=False), "1234")
     assert cli_main(["policy", "--trust"]) == 0
     assert json.loads(capsys.readouterr().out) == trust_policy()
+
+
+def test_kms_secrets_named_by_the_config_are_granted_exactly_and_never_read(tmp_path: Path) -> None:
+    config = tmp_path / "taskwatch.toml"
+    config.write_text(
+        '[[channel]]\nname = "a"\ntype = "dingtalk"\nurl = "${kms:robot-url}"\nsecret = "${kms:team/robot-secret}"\n'
+        'keyword = "${kms:robot-url}"\n[[watch]]\ntargets = ["g1/f/i"]\n'
+    )
+    # A read would fail: the KMS endpoint is a closed loopback port, and there are no credentials.
+    env = {**ENV, "TASKWATCH_CONFIG": f"file://{config}", "TASKWATCH_KMS_ENDPOINT": "http://127.0.0.1:9"}
+    code, out, err = run_main(["--account-id", "1234"], env)
+    assert code == 0, err
+    kms = statements_by_action(json.loads(out))["kms:GetSecretValue"]
+    assert kms == {
+        "Effect": "Allow",
+        "Action": ["kms:GetSecretValue"],
+        "Resource": [  # each secret once, sorted, in the region of the function
+            "acs:kms:cn-hangzhou:1234:secret/robot-url",
+            "acs:kms:cn-hangzhou:1234:secret/team/robot-secret",
+        ],
+    }
+
+
+def test_no_kms_statement_without_a_kms_reference(tmp_path: Path) -> None:
+    config = tmp_path / "taskwatch.toml"
+    config.write_text('[[watch]]\ntargets = ["g1/f/i"]\n')
+    for env in (ENV, {**ENV, "TASKWATCH_CONFIG": f"file://{config}"}):
+        code, out, _ = run_main([], env)
+        assert code == 0 and "kms:" not in out
