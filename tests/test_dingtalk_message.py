@@ -6,12 +6,14 @@ import json
 
 import pytest
 import responses
+from helpers.changes import change
+from helpers.changes import failing as _failing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from responses import matchers
 
 from taskwatch.digest import Message, progress_bar
-from taskwatch.model import Change, ChangeKind, Task
+from taskwatch.model import Change, ChangeKind
 from taskwatch.notifiers.dingtalk import MAX_BYTES, DingTalkNotifier, body, digest, payload, sign
 from taskwatch.ports import DeliveryError
 
@@ -79,28 +81,6 @@ def render(changes: list[Change], *, at_mobiles: tuple[str, ...] = (), keyword: 
     return digest(changes, at_mobiles, keyword)
 
 
-TASK_FIELDS = ("progress", "start_time", "end_time", "metrics", "errors")
-
-
-def change(
-    kind: ChangeKind,
-    target: str = "app/fn/inst@latest",
-    *,
-    generation: str | None = None,
-    new_status: str | None = None,
-    old_status: str | None = None,
-    detail: str = "",
-    **task_fields: object,
-) -> Change:
-    """A change as the rules make it: with the run as read when it has a status or run facts."""
-    assert set(task_fields) <= set(TASK_FIELDS), task_fields
-    if new_status is None and not task_fields:
-        return Change(target, kind, 1, "v", old_status=old_status, detail=detail, run=generation)
-    facts = {"progress": 0, **task_fields}
-    task = Task(generation or "1", new_status or "running", **facts)  # type: ignore[arg-type]
-    return Change(target, kind, 1, "v", task, old_status=old_status, detail=detail)
-
-
 def test_digest_mentions_only_for_urgent_changes() -> None:
     calm = render([change(ChangeKind.PROGRESS, progress=50, detail="50")], at_mobiles=("138",))
     assert calm.at_mobiles == () and "@138" not in calm.text
@@ -159,19 +139,6 @@ def _sent_body(message: Message) -> bytes:
         DingTalkNotifier(WEBHOOK, sleep=lambda _: None).send(message)
         body = mock.calls[0].request.body
     return body if isinstance(body, bytes) else str(body).encode()
-
-
-def _failing(n: int, text: str = "OOM") -> Change:
-    return change(
-        ChangeKind.STATUS,
-        target=f"app_{n}/function/instance-{n}@latest",
-        generation=str(1_700_000_000 + n),
-        old_status="running",
-        new_status="failed",
-        progress=40,
-        errors=tuple(f'{text} {i} "quoted" \\ back' for i in range(12)),
-        metrics=tuple((f"metric_{i}", f"{i}.5") for i in range(25)),
-    )
 
 
 def test_forty_mentions_and_two_hundred_failures_still_fit() -> None:

@@ -7,7 +7,7 @@ from the channel's notifier module; what each kind of change says comes from ``k
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .kinds import KINDS, icon
@@ -22,9 +22,14 @@ MAX_LINE_BYTES = 1_500
 
 @dataclass(frozen=True)
 class Message:
+    """One digest as rendered for a channel; its notifier turns it into the platform's body."""
+
     title: str
-    text: str
+    text: str  # markdown: a "#### title" line, one block per task, the mention text, the keyword
     at_mobiles: tuple[str, ...]  # who the platform is asked to ping (ids in the platform's form)
+    changes: tuple[Change, ...] = ()  # every change the digest stands for, shown or counted in "+N more"
+    urgent: bool = False  # one of the changes is urgent (a failure, a stall, an error)
+    failed: int = 0  # how many runs failed
 
 
 def _no_mention_text(mentions: tuple[str, ...]) -> str:
@@ -40,6 +45,12 @@ class DigestStyle:
     mentions: tuple[str, ...] = ()  # pinged on urgent digests
     mention_text: Callable[[tuple[str, ...]], str] = _no_mention_text  # text that makes them ping
     keyword: str | None = None  # a word every message must contain
+
+
+def with_mentions(style: DigestStyle, extra: tuple[str, ...]) -> DigestStyle:
+    """The style with ``extra`` ids (a watch's owners) pinged too, each once, the channel's first."""
+    merged = tuple(dict.fromkeys((*style.mentions, *extra)))
+    return style if merged == style.mentions else replace(style, mentions=merged)
 
 
 def progress_bar(progress: float) -> str:
@@ -145,7 +156,9 @@ def render(changes: list[Change], style: DigestStyle) -> Message:
         text = "\n\n".join([f"#### {title}", *blocks, *([ping] if ping else [])])
         if style.keyword and style.keyword not in text:
             text += f"\n\n{style.keyword}"
-        return Message(title=title, text=text, at_mobiles=mentions)
+        return Message(
+            title=title, text=text, at_mobiles=mentions, changes=tuple(changes), urgent=urgent, failed=failed
+        )
 
     groups = group(changes)
     blocks: list[str] = []  # rendered as the search reaches them: most of 5,000 are never shown

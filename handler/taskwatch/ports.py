@@ -70,17 +70,29 @@ class StateStore(Protocol):
 
 
 class DeliveryError(Exception):
-    """The digest was not accepted; ``retryable`` says whether the next tick may succeed as is."""
+    """The digest was not accepted; ``retryable`` says whether the next tick may succeed as is.
 
-    def __init__(self, message: str, *, retryable: bool, code: int | None = None) -> None:
+    ``rate_limited``: the platform asked us to slow down; the changes wait for a later tick and are
+    not retried within this one.
+    """
+
+    def __init__(
+        self, message: str, *, retryable: bool, code: int | str | None = None, rate_limited: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        self.rate_limited = rate_limited
 
 
 class Notifier(Protocol):
-    def digest(self, changes: list[Change]) -> Message:
-        """The changes as one message within this channel's limits and with its mentions."""
+    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
+        """The changes as one message within this channel's limits and with its mentions.
 
-    def send(self, message: Message) -> None:
-        """Deliver, or raise DeliveryError."""
+        ``mentions``: more ids pinged if the digest is urgent (a watch's owners), added to the
+        channel's own; ids that are not in this platform's form are left out.
+        """
+
+    def send(self, message: Message, key: str | None = None) -> None:
+        """Deliver, or raise DeliveryError. ``key`` is the digest's deterministic id: platforms
+        that deduplicate on an id are given it (DingTalk ``msgUuid``, Standard Webhooks ``webhook-id``)."""

@@ -24,6 +24,9 @@ SECRET_PARAMS = (
 # In a URL, a parameter whose name ends in one of those words (api_key, client_secret, x-token ...):
 # its whole value, up to the next & or #, whatever characters it holds.
 _URL_PARAM = re.compile(rf"(?i)([?&][^&#=]*?(?:{SECRET_PARAMS})=)([^&#]*)")
+# Webhooks whose token is a path segment: Feishu and Lark ".../bot/v2/hook/<token>", Slack
+# ".../services/T…/B…/<secret>" (the team and channel ids before it are not secret).
+_PATH_TOKEN = re.compile(r"(/bot/v2/hook/|/services/[^/?#]+/[^/?#]+/)([^/?#]+)")
 _TEXT_PARAM = re.compile(rf"(?i)\b((?:{SECRET_PARAMS})=)[^&#\s\"']+")
 _USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/@\s:]*:)[^/@\s]*@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|acs|oss4-hmac-sha256)?\s*)[^\s\"',]+")
@@ -60,15 +63,16 @@ def mask_url(url: str) -> str:
         if at and ":" in userinfo:
             rest = f"{userinfo.partition(':')[0]}:***@{host}{rest[end:]}"
         url = f"{scheme}{sep}{rest}"
-    return _URL_PARAM.sub(r"\1***", url)
+    return _PATH_TOKEN.sub(r"\1***", _URL_PARAM.sub(r"\1***", url))
 
 
 def url_secrets(url: str | None) -> list[str]:
-    """The secret parts of a webhook URL: secret-named parameter values (raw and decoded), the password."""
+    """The secret parts of a webhook URL: secret-named parameter values and path tokens (raw and
+    decoded), the password."""
     if not url:
         return []
     found: list[str] = []
-    for match in _URL_PARAM.finditer(url):
+    for match in (*_URL_PARAM.finditer(url), *_PATH_TOKEN.finditer(url)):
         found += [match.group(2), unquote(match.group(2)), unquote(match.group(2).replace("+", " "))]
     try:
         password = urlsplit(url.strip()).password

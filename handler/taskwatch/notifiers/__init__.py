@@ -16,13 +16,18 @@ from typing import TYPE_CHECKING
 
 from ..ports import Notifier, Timeouts
 from ..setting_values import Channel, SettingsError
-from . import console, dingtalk
+from . import console, dingtalk, feishu, lark, slack, webhook, wecom
 
 if TYPE_CHECKING:
     from ..config import ConfigFile
 
 REGISTRY: dict[str, ModuleType] = {
     dingtalk.TYPE: dingtalk,
+    wecom.TYPE: wecom,
+    feishu.TYPE: feishu,
+    lark.TYPE: lark,
+    slack.TYPE: slack,
+    webhook.TYPE: webhook,
     console.TYPE: console,
 }
 
@@ -56,8 +61,6 @@ def channels_from_config(config: ConfigFile) -> tuple[Channel, ...]:
             ready = ", ".join(t for t, m in REGISTRY.items() if hasattr(m, "from_entry"))
             raise ConfigError(f"{entry.path}.type", f"{entry.type!r} channels are not available yet; use {ready}")
         channels.append(Channel(entry.name, entry.type, notifier.from_entry(entry), entry.kinds))
-    if len(channels) > 1:
-        raise ConfigError(config.channels[1].path, "this version delivers to one channel: keep one [[channel]]")
     return tuple(channels)
 
 

@@ -20,10 +20,10 @@ class ConsoleNotifier:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
-    def digest(self, changes: list[Change]) -> Message:
-        return render(changes, STYLE)
+    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
+        return render(changes, STYLE)  # nobody to ping on a console
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, key: str | None = None) -> None:
         stream = self._stream or sys.stdout  # looked up per call: the CLI and tests swap stdout
         stream.write(scrub(f"----- {message.title} -----\n{message.text}\n-----\n"))
         stream.flush()
@@ -32,6 +32,10 @@ class ConsoleNotifier:
 @dataclass(frozen=True)
 class Options:
     """The console takes no options."""
+
+
+def accepts_mention(value: str) -> bool:
+    return False
 
 
 def from_env(env: Mapping[str, str]) -> Options | None:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..digest import DigestStyle, Message, render
+from ..digest import DigestStyle, Message, render, with_mentions
 from ..model import Change
 from ..ports import DEFAULT_TIMEOUTS, DeliveryError, Timeouts
 from ..redact import mask_url, scrub, url_secrets
 from ..setting_values import ErrorType, SettingsError, webhook_url
+from ._http import Poster
 
 if TYPE_CHECKING:
     from ..config import ChannelEntry
@@ -40,6 +41,7 @@ BUSY = -1
 TYPE = "dingtalk"
 MAX_BYTES = 20_000
 MOBILE_RE = re.compile(r"^\+?[0-9][0-9-]{3,19}$")
+KEY_ROOM = "0" * 32  # a digest id's length: the budget counts the msgUuid that send adds
 
 
 @dataclass(frozen=True)
@@ -56,19 +58,27 @@ def sign(secret: str, timestamp_ms: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-def payload(message: Message) -> dict[str, Any]:
+def payload(message: Message, key: str | None = None) -> dict[str, Any]:
     # Scrubbed here, at the last step before the chat: a remote service's error text may echo a
     # credential anywhere in a digest.
-    return {
+    data: dict[str, Any] = {
         "msgtype": "markdown",
         "markdown": {"title": scrub(message.title), "text": scrub(message.text)},
         "at": {"atMobiles": list(message.at_mobiles), "isAtAll": False},
     }
+    if key:
+        data["msgUuid"] = key  # DingTalk drops a second message with the same id
+    return data
 
 
-def body(message: Message) -> bytes:
+def body(message: Message, key: str | None = None) -> bytes:
     """The exact request body sent for ``message``; the digest's size budget measures this too."""
-    return json.dumps(payload(message), ensure_ascii=False).encode()
+    return json.dumps(payload(message, key), ensure_ascii=False).encode()
+
+
+def accepts_mention(value: str) -> bool:
+    """DingTalk pings by mobile number."""
+    return bool(MOBILE_RE.match(value))
 
 
 def mention_text(mobiles: tuple[str, ...]) -> str:
@@ -78,7 +88,7 @@ def mention_text(mobiles: tuple[str, ...]) -> str:
 
 def style(mobiles: tuple[str, ...] = (), keyword: str | None = None) -> DigestStyle:
     return DigestStyle(
-        measure=lambda message: len(body(message)),
+        measure=lambda message: len(body(message, KEY_ROOM)),
         max_bytes=MAX_BYTES,
         mentions=mobiles,
         mention_text=mention_text,
@@ -103,74 +113,31 @@ class DingTalkNotifier:
         retries: int = 1,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
     ) -> None:
-        import requests
-
-        self._requests = requests
-        self._session = requests.Session()
-        self._session.trust_env = False  # no proxy from the environment for a webhook call
+        self._http = Poster(
+            "DingTalk", [secret, *url_secrets(webhook)], timeouts=timeouts, sleep=sleep, retries=retries
+        )
         self._webhook = webhook
         self._secret = secret
         self._clock = clock
-        self._sleep = sleep
-        self._retries = retries
-        self._timeout = (timeouts.chat_connect, timeouts.chat_read)
-        self._backoff = timeouts.chat_backoff
         self._style = style(mobiles, keyword)
 
-    def digest(self, changes: list[Change]) -> Message:
-        return render(changes, self._style)
+    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
+        return render(changes, with_mentions(self._style, tuple(m for m in mentions if accepts_mention(m))))
 
-    def send(self, message: Message) -> None:
-        attempt = 0
-        while True:
-            try:
-                self._send_once(message)
-                return
-            except DeliveryError as err:
-                # Only busy/5xx/timeouts are worth a second try now; a rate limit lasts minutes.
-                if not err.retryable or err.code == RATE_LIMITED or attempt >= self._retries:
-                    raise
-                attempt += 1
-                self._sleep(self._backoff * attempt)
+    def send(self, message: Message, key: str | None = None) -> None:
+        self._http.with_retry(lambda: self._send_once(message, key))
 
-    def _send_once(self, message: Message) -> None:
+    def _send_once(self, message: Message, key: str | None) -> None:
         params: dict[str, str] = {}
         if self._secret:
             timestamp = int(self._clock() * 1000)
             params = {"timestamp": str(timestamp), "sign": sign(self._secret, timestamp)}
-        try:
-            response = self._session.post(
-                self._webhook,
-                params=params,
-                data=body(message),
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                timeout=self._timeout,
-            )
-        except self._requests.Timeout:
-            raise DeliveryError("DingTalk timed out", retryable=True) from None
-        except self._requests.RequestException as err:
-            raise DeliveryError(f"DingTalk unreachable: {type(err).__name__}", retryable=True) from None
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        response = self._http.post(self._webhook, body(message, key), headers, params)
         if response.status_code != 200:
             raise DeliveryError(f"DingTalk answered HTTP {response.status_code}", retryable=True)
-        try:
-            answer = response.json()
-            code = int(answer.get("errcode"))
-        except (ValueError, TypeError, AttributeError):
-            raise DeliveryError("DingTalk answered something that is not its JSON", retryable=True) from None
-        if code == 0:
-            return
-        errmsg = str(answer.get("errmsg", ""))[:200]
-        if code == RATE_LIMITED:
-            raise DeliveryError(
-                "DingTalk rate limit (130101: over 20 messages a minute); the changes stay pending",
-                retryable=True,
-                code=code,
-            )
-        if code in CONFIG_ERRORS:
-            raise DeliveryError(
-                f"DingTalk errcode {code}: {CONFIG_ERRORS[code]} ({errmsg})", retryable=False, code=code
-            )
-        raise DeliveryError(f"DingTalk errcode {code}: {errmsg}", retryable=True, code=code)
+        answer = self._http.json_object(response)
+        self._http.check_errcode(answer, rate_limit=(RATE_LIMITED, "over 20 messages a minute"), refused=CONFIG_ERRORS)
 
 
 # --- what the registry needs ---------------------------------------------------------------------
