@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from taskwatch.claims import CLAIM_TTL_MS, ClaimOutcome, Claims
+from taskwatch.claims import CLAIM_TTL_MS, ClaimOutcome, Claims, claim_all
 from taskwatch.model import Change, ChangeKind
 
 NOW = 1_800_000_000_000
@@ -74,3 +74,70 @@ def test_an_unreadable_or_bogus_claim_is_taken_over(raw: bytes) -> None:
     claims = Claims(store, "tick-a", NOW)
     assert claims.claim(CHANGE) == ClaimOutcome.OURS
     assert claims.names[CHANGE.id] == f"claims/{CHANGE.id}.1"
+
+
+# --- batches: every "now watching" change of one revision in one claim object ---------------------
+
+
+def watching(n: int, base_rev: int = 0) -> Change:
+    return Change(f"app/fn/inst{n}@latest", ChangeKind.WATCHING, base_rev, "7:running")
+
+
+def test_a_batch_is_one_object_and_one_mark() -> None:
+    store = Store()
+    batch = [watching(n) for n in range(500)]
+    claims = Claims(store, "tick-a", NOW)
+    outcome = claim_all(claims, batch, concurrency=8)
+    assert set(outcome.values()) == {ClaimOutcome.OURS} and list(store.objects) == ["claims/watching-0.0"]
+    for change in batch:
+        claims.mark_sent(change)
+    link = json.loads(store.objects["claims/watching-0.0"])
+    assert link["status"] == "sent" and sorted(link["changes"]) == sorted(c.id for c in batch)
+
+
+def test_a_second_tick_finds_the_batch_held_then_sent_and_claims_only_the_rest() -> None:
+    store = Store()
+    first = Claims(store, "tick-a", NOW)
+    claim_all(first, [watching(1), watching(2)], concurrency=2)
+
+    later = [watching(1), watching(2), watching(3)]
+    busy = claim_all(Claims(store, "tick-b", NOW + 1000), later, concurrency=2)
+    assert [busy[c.id] for c in later] == [ClaimOutcome.BUSY, ClaimOutcome.BUSY, ClaimOutcome.OURS]
+    assert json.loads(store.objects["claims/watching-0.1"])["changes"] == [later[2].id]
+
+    first.mark_sent(watching(1))
+    again = claim_all(Claims(store, "tick-c", NOW + 2000), later, concurrency=2)
+    assert [again[c.id] for c in later] == [ClaimOutcome.SENT, ClaimOutcome.SENT, ClaimOutcome.BUSY]
+
+
+def test_a_released_or_expired_link_holds_nothing() -> None:
+    store = Store()
+    failed = Claims(store, "tick-a", NOW)
+    claim_all(failed, [watching(1)], concurrency=1)
+    failed.release([watching(1)])
+    assert json.loads(store.objects["claims/watching-0.0"])["status"] == "released"
+    retried = claim_all(Claims(store, "tick-b", NOW), [watching(1)], concurrency=1)
+    assert retried[watching(1).id] == ClaimOutcome.OURS and "claims/watching-0.1" in store.objects
+
+    dead = Claims(store, "tick-dead", NOW)  # a tick that died holding its link
+    claim_all(dead, [watching(2, base_rev=5)], concurrency=1)
+    later = NOW + CLAIM_TTL_MS + 1
+    assert claim_all(Claims(store, "tick-c", later), [watching(2, 5)], 1)[watching(2, 5).id] == ClaimOutcome.OURS
+    assert "claims/watching-5.1" in store.objects
+
+
+def test_a_batch_link_that_landed_but_answered_late_is_ours() -> None:
+    store = Store(late_puts=1)
+    claims = Claims(store, "tick-a", NOW)
+    assert claim_all(claims, [watching(1), watching(2)], 1)[watching(2).id] == ClaimOutcome.OURS
+    claims.mark_sent(watching(2))
+    assert json.loads(store.objects["claims/watching-0.0"])["status"] == "sent"
+
+
+def test_a_target_whose_earlier_change_is_held_keeps_its_watching_out_of_the_batch() -> None:
+    store = Store()
+    recovered = Change("app/fn/inst1@latest", ChangeKind.RECOVERED, 0, "7")
+    held = Claims(store, "tick-a", NOW)
+    assert held.claim(recovered) == ClaimOutcome.OURS
+    outcome = claim_all(Claims(store, "tick-b", NOW), [recovered, watching(1), watching(2)], 2)
+    assert outcome[watching(1).id] == ClaimOutcome.BUSY and outcome[watching(2).id] == ClaimOutcome.OURS

@@ -42,7 +42,13 @@ def test_check_then_status(emu: Emulator, tmp_path: Path, capsys: pytest.Capture
     assert main(["status"]) == 0
     printed = capsys.readouterr()
     state = f"file://{tmp_path / 'state'}"
-    assert json.loads(printed.out) == {"targets": {"app/fn/inst@latest": None}, "revision": None, "state": state}
+    channels = {"console": {"type": "console", "pending": 0, "dropped": 0, "failures": 0, "lastError": None}}
+    assert json.loads(printed.out) == {
+        "targets": {"app/fn/inst@latest": None},
+        "revision": None,
+        "state": state,
+        "channels": channels,
+    }
     assert "no state yet" in printed.err
 
     assert main(["check"]) == 0
@@ -54,7 +60,7 @@ def test_check_then_status(emu: Emulator, tmp_path: Path, capsys: pytest.Capture
 
     assert main(["status"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert set(status) == {"targets", "revision", "state"} and status["revision"] >= 1
+    assert set(status) == {"targets", "revision", "state", "channels"} and status["revision"] >= 1
     assert status["targets"]["app/fn/inst@latest"]["progress"] == 40
     assert (tmp_path / "state" / "state.json").exists()
 

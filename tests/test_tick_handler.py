@@ -106,7 +106,8 @@ def test_requests_are_signed_with_the_sts_token(cloud: FakeCloud, timer_event: b
         assert call.headers["Authorization"].startswith(f"OSS4-HMAC-SHA256 Credential={AK_ID}/")
         assert call.headers["x-oss-security-token"] == STS_TOKEN
     claim_puts = [c for c in cloud.oss_calls if c.method == "PUT" and "/claims/" in c.url]
-    assert claim_puts and all(c.headers.get("x-oss-forbid-overwrite") == "true" for c in claim_puts[:2])
+    # Both "now watching" changes are claimed by one create-only object, then marked sent in place.
+    assert [c.headers.get("x-oss-forbid-overwrite") for c in claim_puts] == ["true", None]
 
     (call,) = cloud.dingtalk_calls
     query = parse_qs(urlsplit(call.url).query)
@@ -180,7 +181,10 @@ def test_failed_delivery_keeps_changes_pending_then_delivers_once(
     assert "delivery failed, 1 change(s) stay pending" in str(failure.value)
     assert "\n" not in str(failure.value)
     assert len(cloud.dingtalk_calls) == 3  # first tick, then one attempt and one retry
-    assert cloud.objects["watch/state.json"] == state_before  # not advanced
+    # The state moves on, and the change waits in the channel's outbox for its next delivery.
+    saved = json.loads(cloud.objects["watch/state.json"])
+    assert cloud.objects["watch/state.json"] != state_before
+    assert [c["kind"] for c in saved["channels"]["dingtalk"]["pending"]] == ["status"]
     assert not [
         k for k in cloud.objects if k.startswith("watch/claims/") and json.loads(cloud.objects[k])["status"] != "sent"
     ]

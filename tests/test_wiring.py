@@ -119,7 +119,7 @@ def test_file_state_is_built_each_time() -> None:
     settings = load_settings({**env, "TASKWATCH_STATE": "file:///tmp/taskwatch-wiring"})
     one, two = build_services(settings, Wiring(clients=cache)), build_services(settings, Wiring(clients=cache))
     assert rebuilt(one, two) == {"store"}  # a file store holds no connection worth keeping
-    assert isinstance(one.notifier, ConsoleNotifier) and set(cache._entries) == {"opensearch", "notifier"}
+    assert isinstance(one.notifier, ConsoleNotifier) and set(cache._entries) == {"opensearch", "notifier:console"}
 
 
 def test_threads_asking_at_once_get_one_consistent_set() -> None:
@@ -147,7 +147,7 @@ def test_tick_with_services_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> N
         raise AssertionError("tick built services although it was given some")
 
     monkeypatch.setattr(wiring, "build_services", no_build)
-    services = Services(reader=StubReader(), store=MemoryStore(), notifier=ConsoleNotifier())
+    services = Services(reader=StubReader(), store=MemoryStore(), notifiers={"console": ConsoleNotifier()})
     result = tick(load_settings(ENV), services=services, dry_run=True)
     assert result.saved is False
 
@@ -211,7 +211,9 @@ def busy() -> Iterator[Instance]:
 
 
 def test_the_second_tick_opens_no_connection(warm: Instance) -> None:
-    first = warm.tick()  # every target "now watching": reads, claims, delivers, saves
+    first = warm.tick()  # every target "now watching": reads, one batch claim, delivers, saves
+    warm.change_every_task("failed")
+    warm.tick()  # a claim per change, in parallel: the pools now hold what a tick's overlap needs
     kept = build_services(warm.settings(), Wiring(clients=warm.cache))
     warm.change_every_task("success")
 

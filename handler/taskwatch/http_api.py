@@ -150,7 +150,7 @@ def healthz(request: Request, context: Any, wiring: Wiring | None) -> Answer:
 def status_body(settings: Settings, wiring: Wiring) -> dict[str, Any]:
     """``{"targets": {key: stored entry or None}, "revision": n or None, "state": location}``, and
     ``"discovered": {wildcard: its listing}`` when wildcards are watched (each listed instance is
-    then one of the targets).
+    then one of the targets), and ``"channels"``: each channel's pending changes and failures.
 
     The one shape of a status, for ``GET /status`` and ``taskwatch status`` alike; reads the state
     and writes nothing. Raises the store's TickError or StoreError when the state cannot be read.
@@ -173,6 +173,17 @@ def status_body(settings: Settings, wiring: Wiring) -> dict[str, Any]:
     }
     if listings:
         body["discovered"] = listings
+    owed = state.channels if state else {}
+    body["channels"] = {
+        channel.name: {
+            "type": channel.type,
+            "pending": len(owed[channel.name].pending) if channel.name in owed else 0,
+            "dropped": owed[channel.name].dropped if channel.name in owed else 0,
+            "failures": owed[channel.name].failures if channel.name in owed else 0,
+            "lastError": owed[channel.name].last_error if channel.name in owed else None,
+        }
+        for channel in settings.channels
+    }
     return body
 
 

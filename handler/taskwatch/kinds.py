@@ -21,6 +21,8 @@ class ChangeKind(str, enum.Enum):
     ERROR = "error"  # reads failed error_ticks times in a row
     RECOVERED = "recovered"  # first good read after an error alert or a not-found
     REMOVED = "removed"  # a discovered instance is no longer listed
+    CHANNEL_FAILING = "channel_failing"  # a channel failed error_ticks deliveries in a row (told to the others)
+    CHANNEL_OK = "channel_ok"  # that channel delivered again
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ KINDS: dict[ChangeKind, KindInfo] = {
     ChangeKind.ERROR: KindInfo("cannot read", "⚠️", urgent=True, shows_detail=True),
     ChangeKind.RECOVERED: KindInfo("recovered", "🔁", shows_detail=True),
     ChangeKind.REMOVED: KindInfo("no longer listed", "🗑️", shows_detail=True),
+    ChangeKind.CHANNEL_FAILING: KindInfo("channel failing", "📵", urgent=True, shows_detail=True),
+    ChangeKind.CHANNEL_OK: KindInfo("channel delivers again", "📶", shows_detail=True),
 }
 
 

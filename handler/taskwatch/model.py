@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .kinds import ChangeKind, is_urgent
-from .stored import count as _count
-from .stored import flag as _flag
-from .stored import number as _number
-from .stored import text as _text
+from .state import STATE_FORMAT, Listing, State, TargetState
 
 __all__ = [
     "RUNNING",
@@ -76,158 +73,6 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class TargetState:
-    """What the watcher remembers about one target between ticks."""
-
-    rev: int = 0  # the state revision at which this entry last changed; part of change ids
-    generation: str | None = None
-    status: str | None = None
-    progress: float = 0
-    start_time: int = 0
-    end_time: int = 0
-    metrics: tuple[tuple[str, str], ...] = ()
-    errors: tuple[str, ...] = ()
-    progress_since: int = 0  # ms: first tick that saw the current progress
-    stalled: bool = False
-    not_found: bool = False
-    error_count: int = 0
-    error_alerted: bool = False
-    last_error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rev": self.rev,
-            "generation": self.generation,
-            "status": self.status,
-            "progress": self.progress,
-            "startTime": self.start_time,
-            "endTime": self.end_time,
-            "metrics": dict(self.metrics),
-            "errors": list(self.errors),
-            "progressSince": self.progress_since,
-            "stalled": self.stalled,
-            "notFound": self.not_found,
-            "errorCount": self.error_count,
-            "errorAlerted": self.error_alerted,
-            "lastError": self.last_error,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> TargetState:
-        """Raise ValueError for any value of a wrong type or out of range: the state is then corrupt."""
-        if not isinstance(data, dict):
-            raise ValueError("a target entry is not an object")
-        metrics = data.get("metrics", {})
-        if not isinstance(metrics, dict) or not all(isinstance(v, (str, int, float)) for v in metrics.values()):
-            raise ValueError("metrics is not an object of plain values")
-        errors = data.get("errors") or []
-        if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
-            raise ValueError("errors is not a list of strings")
-        progress = _number(data, "progress")
-        if not 0 <= progress <= 100:
-            raise ValueError(f"progress {progress!r} is not between 0 and 100")
-        return cls(
-            rev=_count(data, "rev"),
-            generation=_text(data, "generation"),
-            status=_text(data, "status"),
-            progress=progress,
-            start_time=_count(data, "startTime"),
-            end_time=_count(data, "endTime"),
-            metrics=tuple((str(k), str(v)) for k, v in metrics.items()),
-            errors=tuple(errors),
-            progress_since=_count(data, "progressSince"),
-            stalled=_flag(data, "stalled"),
-            not_found=_flag(data, "notFound"),
-            error_count=_count(data, "errorCount"),
-            error_alerted=_flag(data, "errorAlerted"),
-            last_error=_text(data, "lastError"),
-        )
-
-
-STATE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class State:
-    """Every target's entry, at a revision that grows by one with each commit.
-
-    ``epoch`` is the base of the change ids of targets that have no entry yet ("now watching").
-    It moves only when a watched target is dropped from the state, so that a target added again
-    later is told again, while a target whose first entry was lost to a concurrent commit gets the
-    same id (and so the same claim) on the next tick instead of a second "now watching".
-    """
-
-    revision: int = 0
-    targets: dict[str, TargetState] = field(default_factory=dict)
-    epoch: int = 0
-    discovered: dict[str, Listing] = field(default_factory=dict)  # wildcard target key -> its listing
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "format": STATE_FORMAT,
-            "revision": self.revision,
-            "epoch": self.epoch,
-            "targets": {key: entry.to_json() for key, entry in sorted(self.targets.items())},
-        }
-        if self.discovered:
-            data["discovered"] = {key: listing.to_json() for key, listing in sorted(self.discovered.items())}
-        return data
-
-    @classmethod
-    def from_json(cls, data: Any) -> State:
-        """Raise ValueError on any shape problem: the caller treats that as corruption."""
-        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-            raise ValueError("not a taskwatch state object")
-        targets = data.get("targets")
-        if not isinstance(targets, dict):
-            raise ValueError("targets is not an object")
-        revision = _count(data, "revision")
-        # A state written before epochs existed: its new targets' ids were based on the revision.
-        epoch = _count(data, "epoch") if "epoch" in data else revision
-        entries = {str(k): TargetState.from_json(v) for k, v in targets.items()}
-        discovered = data.get("discovered", {})
-        if not isinstance(discovered, dict):
-            raise ValueError("discovered is not an object")
-        listings = {str(k): Listing.from_json(v) for k, v in discovered.items()}
-        return cls(revision=revision, targets=entries, epoch=epoch, discovered=listings)
-
-
-@dataclass(frozen=True)
-class Listing:
-    """What a wildcard target listed last: its instances as ``function/instance``, and when."""
-
-    instances: tuple[str, ...] = ()
-    listed_at: int = 0  # ms of the last good listing; 0 = never
-    failures: int = 0  # failed listings in a row
-    alerted: bool = False  # an error was told for this run of failures
-    last_error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "instances": list(self.instances),
-            "listedAt": self.listed_at,
-            "failures": self.failures,
-            "alerted": self.alerted,
-            "lastError": self.last_error,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> Listing:
-        if not isinstance(data, dict):
-            raise ValueError("a listing is not an object")
-        instances = data.get("instances", [])
-        if not isinstance(instances, list) or not all(isinstance(i, str) for i in instances):
-            raise ValueError("instances is not a list of strings")
-        return cls(
-            instances=tuple(instances),
-            listed_at=_count(data, "listedAt"),
-            failures=_count(data, "failures"),
-            alerted=_flag(data, "alerted"),
-            last_error=_text(data, "lastError"),
-        )
-
-
-@dataclass(frozen=True)
 class Change:
     """One thing to tell. ``task`` is the run as read (None for not found, cannot read, ...), and
     ``run`` names the run such a change is about."""
@@ -246,6 +91,19 @@ class Change:
         """Deterministic: two ticks that read the same state compute the same id."""
         raw = f"{self.target}\n{self.base_rev}\n{self.kind.value}\n{self.discriminator}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def to_json(self) -> dict[str, Any]:
+        """The change as `/check` answers and webhook bodies show it."""
+        return {
+            "id": self.id,
+            "target": self.target,
+            "kind": self.kind.value,
+            "generation": self.generation,
+            "oldStatus": self.old_status,
+            "status": self.new_status,
+            "progress": self.progress,
+            "detail": self.detail,
+        }
 
     @property
     def urgent(self) -> bool:

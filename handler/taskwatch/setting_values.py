@@ -152,6 +152,28 @@ class Channel:
     kinds: tuple[str, ...] | None = None  # only these kinds reach it (config file); None: every kind
 
 
+@dataclass(frozen=True)
+class Route:
+    """Which channels the changes of some targets go to: a config file's ``[[watch]]``, or the
+    environment's targets (every channel, every kind)."""
+
+    targets: tuple[Target, ...]  # as written: wildcards match every instance they list
+    channels: tuple[str, ...] | None = None  # None: every channel
+    mention: tuple[str, ...] = ()  # the owners, pinged on these targets' urgent changes
+    kinds: tuple[str, ...] | None = None  # None: every kind
+
+    def covers(self, target_key: str) -> bool:
+        """Whether a change's target (``app/fn/inst@gen``, or a wildcard's own key) is one of these."""
+        for target in self.targets:
+            if target.key == target_key:
+                return True
+            if target.is_wildcard:
+                prefix = f"{target.app_group}/" if target.function == "*" else f"{target.app_group}/{target.function}/"
+                if target_key.startswith(prefix):
+                    return True
+        return False
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -22,6 +22,7 @@ from .setting_values import (
     Credentials,
     Endpoint,
     NumberSetting,
+    Route,
     SettingsError,
     StateLocation,
     Target,
@@ -33,12 +34,14 @@ from .setting_values import (
 
 if TYPE_CHECKING:
     from .config import ConfigFile
+    from .config_refs import KmsRef
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "Channel",
     "Credentials",
     "Endpoint",
+    "Route",
     "Settings",
     "SettingsError",
     "StateLocation",
@@ -80,6 +83,8 @@ class Settings:
     discover_functions: tuple[str, ...] = DISCOVER_FUNCTIONS
     lower_is_better: tuple[str, ...] = ()
     config: str | None = None  # what TASKWATCH_CONFIG named
+    kms: tuple[KmsRef, ...] = ()  # the file's ${kms:Name} references (the policy grants exactly these)
+    routes: tuple[Route, ...] = ()  # which channels each target's changes go to; () = every channel
     # Where each value came from ("file", "environment" or "default"), for `taskwatch config`.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -150,7 +155,8 @@ def load_settings(
         if config:
             raise SettingsError("TASKWATCH_TARGETS", "is not set and the config file's [[watch]] lists no target")
         raise SettingsError("TASKWATCH_TARGETS", "is required, e.g. my_app/my_function/my_instance@latest")
-    targets = _union(file_targets, parse_targets(raw_targets) if raw_targets.strip() else ())
+    env_targets = parse_targets(raw_targets) if raw_targets.strip() else ()
+    targets = _union(file_targets, env_targets)
 
     region = resolve_region(env, context)
     raw_state = env.get("TASKWATCH_STATE", "").strip()
@@ -210,6 +216,8 @@ def load_settings(
         discover_functions=discover_functions,
         lower_is_better=lower_is_better,
         config=config.source if config else None,
+        kms=config.kms if config else (),
+        routes=_routes(config, env_targets),
         origins=origins,
         **values,
     )
@@ -238,6 +246,26 @@ def _layered(env: Mapping[str, str], config: ConfigFile | None) -> tuple[dict[st
         else:
             origins[key] = "default"
     return values, origins
+
+
+def _routes(config: ConfigFile | None, env_targets: tuple[Target, ...]) -> tuple[Route, ...]:
+    """The file's [[watch]] entries in order, then the environment's targets (to every channel)."""
+    if config is None:
+        return ()
+    from .config import ConfigError
+
+    routes = [
+        Route(
+            tuple(parse_target(text, path, ConfigError) for text, path in watch.targets),
+            watch.channels,
+            watch.mention,
+            watch.kinds,
+        )
+        for watch in config.watches
+    ]
+    if env_targets:
+        routes.append(Route(env_targets))
+    return tuple(routes)
 
 
 def config_targets(config: ConfigFile) -> tuple[Target, ...]:

@@ -12,17 +12,17 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import jsonsafe, logs
-from .claims import ClaimOutcome, Claims, claim_all
+from .delivery import Delivery, Outlet, Round, deliver_all
 from .detect import Rules, detect
 from .discovery import discover, with_listings
-from .kinds import passes
 from .model import Change, ReadFailure, State
-from .ports import DeliveryError, Notifier, StateStore, StoreError, TaskReader
+from .outbox import ChannelState
+from .ports import Notifier, StateStore, StoreError, TaskReader
 from .reading import observe
 from .settings import Settings
 
@@ -47,24 +47,42 @@ class TickResult:
     read_failures: dict[str, ReadFailure] = field(default_factory=dict)
     saved: bool = False
     dry_run: bool = False
+    deliveries: dict[str, Delivery] = field(default_factory=dict)  # per channel
+
+    def record(self, done: Round) -> None:
+        """What every channel did: a change counts as sent once any channel got it from this tick."""
+        self.deliveries = done.deliveries
+        # What waited in an outbox is part of this tick's answer too: it was (again) attempted now.
+        known = {c.id for c in self.changes}
+        for change in [*done.alerts, *(c for d in done.deliveries.values() for c in d.attempted)]:
+            if change.id not in known:
+                known.add(change.id)
+                self.changes.append(change)
+
+        def each(kind: str) -> list[Change]:
+            seen: dict[str, Change] = {}
+            for delivery in done.deliveries.values():
+                seen.update((c.id, c) for c in getattr(delivery, kind))
+            return list(seen.values())
+
+        self.sent, self.already_sent, self.in_flight = each("sent"), each("elsewhere"), each("busy")
 
     def to_json(self) -> dict[str, Any]:
         sent = {c.id for c in self.sent}
         elsewhere = {c.id for c in self.already_sent}
+        where: dict[str, dict[str, str]] = {}
+        for name, delivery in self.deliveries.items():
+            for kind in ("sent", "elsewhere", "busy", "pending"):
+                for change in getattr(delivery, kind):
+                    where.setdefault(change.id, {})[name] = kind
         return {
             "dryRun": self.dry_run,
             "changes": [
                 {
-                    "id": c.id,
-                    "target": c.target,
-                    "kind": c.kind.value,
-                    "generation": c.generation,
-                    "oldStatus": c.old_status,
-                    "status": c.new_status,
-                    "progress": c.progress,
-                    "detail": c.detail,
+                    **c.to_json(),
                     "sent": c.id in sent,
                     "sentByAnotherTick": c.id in elsewhere,
+                    "channels": where.get(c.id, {}),
                 }
                 for c in self.changes
             ],
@@ -136,7 +154,7 @@ def run_tick(
     *,
     reader: TaskReader,
     store: StateStore,
-    notifier: Notifier,
+    notifiers: Mapping[str, Notifier],
     now_ms: Callable[[], int],
     tick_id: str,
     dry_run: bool = False,
@@ -162,36 +180,23 @@ def run_tick(
     if dry_run:
         return result
 
-    # A channel's kinds filter: what it does not take is recorded in the state but never sent.
-    wanted = settings.channels[0].kinds if settings.channels else None
-    changes = [c for c in changes if passes(wanted, c.kind, c.new_status)]
-    claims = Claims(store, tick_id, now)
-    try:
-        outcome = claim_all(claims, changes, settings.concurrency)
-    except StoreError as err:
-        raise TickError(f"cannot claim changes: {err}") from None
-    ours = [c for c in changes if outcome[c.id] == ClaimOutcome.OURS]
-    result.already_sent = [c for c in changes if outcome[c.id] == ClaimOutcome.SENT]
-    result.in_flight = [c for c in changes if outcome[c.id] == ClaimOutcome.BUSY]
-
-    if ours:
-        try:
-            notifier.send(notifier.digest(ours))
-        except DeliveryError as err:
-            claims.release(ours)
-            raise TickError(f"delivery failed, {len(ours)} change(s) stay pending: {err}", result) from None
-        except Exception as err:  # a rendering or client bug: the claims go back, nothing is lost
-            claims.release(ours)
-            cause = f"{type(err).__name__} while rendering or sending"
-            raise TickError(f"delivery failed, {len(ours)} change(s) stay pending: {cause}", result) from None
-        result.sent = ours
-        logs.event("delivered", changes=len(ours), ids=[c.id for c in ours])
-        for change in ours:
-            try:
-                claims.mark_sent(change)
-            except StoreError as err:  # the state commit below still records the delivery
-                logs.event("claim_not_marked", logging.WARNING, change=change.id, cause=str(err))
-
+    outlets = [Outlet(channel, notifiers[channel.name]) for channel in settings.channels]
+    owed_before = previous.channels if previous else {}
+    base_rev = previous.revision if previous else computed.revision
+    done = deliver_all(
+        outlets,
+        changes,
+        owed_before,
+        settings.routes,
+        store,
+        error_ticks=settings.error_ticks,
+        base_rev=base_rev,
+        tick_id=tick_id,
+        now_ms=now,
+        concurrency=settings.concurrency,
+    )
+    result.record(done)
+    computed = replace(computed, channels={k: v for k, v in done.owed.items() if v != ChannelState()})
     committed = merge(previous, computed, {c.target for c in result.in_flight})
     if previous is None or committed != previous:
         try:
@@ -199,4 +204,9 @@ def run_tick(
         except StoreError as err:
             raise TickError(f"cannot save state: {err}", result) from None
         result.saved = True
+    failed = [d for d in done.deliveries.values() if d.failed]
+    if failed:
+        where = "" if len(outlets) == 1 else f" to {', '.join(d.channel for d in failed)}"
+        count = sum(len(d.pending) for d in failed)
+        raise TickError(f"delivery failed{where}, {count} change(s) stay pending: {failed[0].cause}", result)
     return result

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import logs
 from .model import FailureKind
@@ -21,10 +21,13 @@ from .notifiers import build_notifier, channel_secrets
 from .opensearch import OpenSearchClient
 from .ports import DEFAULT_TIMEOUTS, Notifier, StateStore, TaskReader, Timeouts
 from .redact import register_secrets, scrub
-from .setting_values import NO_CREDENTIALS
+from .setting_values import NO_CREDENTIALS, Channel
 from .settings import Settings, SettingsError, load_settings
 from .stores import open_store
 from .tick import TickError, TickResult, run_tick
+
+if TYPE_CHECKING:
+    from .config_refs import KmsResolver
 
 _C = TypeVar("_C")
 CONFIG_VARIABLE = "TASKWATCH_CONFIG"
@@ -34,7 +37,12 @@ CONFIG_VARIABLE = "TASKWATCH_CONFIG"
 class Services:
     reader: TaskReader
     store: StateStore
-    notifier: Notifier
+    notifiers: Mapping[str, Notifier]  # by channel name, in the settings' order
+
+    @property
+    def notifier(self) -> Notifier:
+        """The first channel's: the only one when no config file lists channels."""
+        return next(iter(self.notifiers.values()))
 
 
 def remember_secrets(settings: Settings) -> None:
@@ -95,17 +103,29 @@ PROCESS = Wiring()
 LOCAL = Wiring(clients=PROCESS.clients, in_fc=False)
 
 
-def load(env: Mapping[str, str], context: Any = None, *, wiring: Wiring = PROCESS, **options: bool) -> Settings:
+def load(
+    env: Mapping[str, str],
+    context: Any = None,
+    *,
+    wiring: Wiring = PROCESS,
+    kms: KmsResolver | None = None,
+    **options: bool,
+) -> Settings:
     """The settings of one invocation: the environment, and the config file TASKWATCH_CONFIG names
-    (read now, at every tick, before any other request). ``options`` are load_settings'."""
+    (read now, at every tick, before any other request). ``options`` are load_settings'.
+
+    ``kms`` reads the file's ``${kms:Name}`` secrets; by default they come from KMS once per
+    instance (the wiring's client cache keeps them). ``config_refs.kms_unread`` records them
+    without reading (`taskwatch policy`)."""
     raw = env.get(CONFIG_VARIABLE, "").strip()
     config = None
     if raw:
         from .config import parse_config
         from .config_source import read_config
+        from .kms import resolver
 
         data = read_config(raw, env, context, wiring.timeouts, in_fc=wiring.in_fc)
-        config = parse_config(data, raw, env)
+        config = parse_config(data, raw, env, kms or resolver(env, context, wiring.clients, wiring.timeouts))
     return load_settings(env, context, in_fc=wiring.in_fc, config=config, **options)
 
 
@@ -126,8 +146,11 @@ def build_services(settings: Settings, wiring: Wiring = PROCESS) -> Services:
             settings.opensearch_endpoint, settings.region, creds, pool_size=settings.concurrency, timeouts=timeouts
         ),
     )
-    channel = settings.channels[0]
-    notifier: Notifier = cache.get("notifier", (channel, timeouts), lambda: build_notifier(channel, timeouts))
+
+    def notifier(channel: Channel) -> Notifier:
+        return cache.get(f"notifier:{channel.name}", (channel, timeouts), lambda: build_notifier(channel, timeouts))
+
+    notifiers = {channel.name: notifier(channel) for channel in settings.channels}
     if settings.state.scheme == "file":
         state_store: StateStore = open_store(settings, timeouts)
     else:
@@ -142,7 +165,7 @@ def build_services(settings: Settings, wiring: Wiring = PROCESS) -> Services:
             timeouts,
         )
         state_store = cache.get("oss", store_key, lambda: open_store(settings, timeouts))
-    return Services(reader=reader, store=state_store, notifier=notifier)
+    return Services(reader=reader, store=state_store, notifiers=notifiers)
 
 
 def tick(
@@ -167,7 +190,7 @@ def tick(
             settings,
             reader=services.reader,
             store=services.store,
-            notifier=services.notifier,
+            notifiers=services.notifiers,
             now_ms=wiring.clock,
             tick_id=tick_id or uuid.uuid4().hex,
             dry_run=dry_run,

@@ -219,7 +219,7 @@ def test_an_unreadable_claim_never_blocks_its_change(cloud: Cloud, claim: bytes)
     watch(cloud, f"{APP}/{FN}/main")
     cloud.emu.opensearch.add_task(APP, FN, "main", 7, [Step("running", 40)])
     first = Change(key("main"), ChangeKind.WATCHING, 0, "7:running")
-    cloud.emu.oss.put(BUCKET, f"tw/claims/{first.id}", claim)
+    cloud.emu.oss.put(BUCKET, f"tw/claims/dingtalk/{first.id}", claim)
 
     answer = cloud.tick()
 

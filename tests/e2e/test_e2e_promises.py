@@ -320,7 +320,8 @@ def test_configuration_errcodes_name_the_setting_and_are_not_retried(
 
     assert str(errcode) in cause and all(name in cause for name in names), cause
     assert cloud.emu.dingtalk.count() == 1
-    assert cloud.objects("tw/claims/") == [] and cloud.objects("tw/state.json") == []
+    assert all(body["status"] == "released" for body in claim_bodies(cloud).values())  # nothing held
+    assert [c["kind"] for c in cloud.state()["channels"]["dingtalk"]["pending"]] == ["watching"]
     cloud.emu.dingtalk.faults.clear()
     assert kinds(cloud.tick()) == ["watching"]
 
@@ -444,7 +445,8 @@ def test_a_claim_left_sending_blocks_until_it_expires_then_is_taken_over(cloud: 
 
     assert kinds(cloud.tick(minutes=4)) == ["status"]  # 4 min after: the claim is live, another tick may send
     assert len(cloud.texts()) == 1
-    assert cloud.state()["targets"][MAIN_KEY]["status"] == "running"  # the change stays pending
+    outbox = cloud.state()["channels"]["dingtalk"]["pending"]
+    assert [c["kind"] for c in outbox] == ["status"]  # the change waits in the channel's outbox
     assert kinds(cloud.tick()) == ["status"]  # 8 min: still live (claims last 10 min)
     assert len(cloud.texts()) == 1
     assert kinds(cloud.tick()) == ["status"]  # 13 min: expired, taken over through claims/<id>.1
@@ -463,14 +465,14 @@ def test_a_planted_expired_claim_is_taken_over(cloud: Cloud) -> None:
     # the claim a tick that died an hour ago would have left for "7: running -> success".
     change = Change(MAIN_KEY, ChangeKind.STATUS, cloud.state()["targets"][MAIN_KEY]["rev"], "7:success")
     old = int((cloud.clock() - 3600) * 1000)
-    cloud.emu.oss.objects[(BUCKET, f"tw/claims/{change.id}")] = json.dumps(
+    cloud.emu.oss.objects[(BUCKET, f"tw/claims/dingtalk/{change.id}")] = json.dumps(
         {"change": change.id, "status": "sending", "tick": "dead", "at": old, "expires": old + 600_000}
     ).encode()
 
     assert kinds(cloud.tick()) == ["status"]
 
     assert len(cloud.texts()) == 2 and "running → **success**" in cloud.texts()[1]
-    assert claim_bodies(cloud)[f"tw/claims/{change.id}.1"]["status"] == "sent"
+    assert claim_bodies(cloud)[f"tw/claims/dingtalk/{change.id}.1"]["status"] == "sent"
     assert kinds(cloud.tick()) == [] and len(cloud.texts()) == 2
 
 
@@ -480,7 +482,7 @@ def test_a_planted_live_claim_holds_the_change(cloud: Cloud) -> None:
     cloud.tick()
     change = Change(MAIN_KEY, ChangeKind.STATUS, cloud.state()["targets"][MAIN_KEY]["rev"], "7:success")
     now = int(cloud.clock() * 1000)
-    cloud.emu.oss.objects[(BUCKET, f"tw/claims/{change.id}")] = json.dumps(
+    cloud.emu.oss.objects[(BUCKET, f"tw/claims/dingtalk/{change.id}")] = json.dumps(
         {"change": change.id, "status": "sending", "tick": "other", "at": now, "expires": now + 600_000}
     ).encode()
 
@@ -488,7 +490,7 @@ def test_a_planted_live_claim_holds_the_change(cloud: Cloud) -> None:
 
     assert len(cloud.texts()) == 1  # another tick is delivering it
     assert cloud.state()["targets"][MAIN_KEY]["status"] == "running"
-    cloud.emu.oss.objects[(BUCKET, f"tw/claims/{change.id}")] = json.dumps(
+    cloud.emu.oss.objects[(BUCKET, f"tw/claims/dingtalk/{change.id}")] = json.dumps(
         {"change": change.id, "status": "sent", "tick": "other", "at": now, "expires": now + 600_000}
     ).encode()
     assert kinds(cloud.tick()) == ["status"]  # the other tick delivered it: recorded, not sent again

@@ -386,7 +386,8 @@ def test_check_undelivered_is_502_with_the_changes(
     assert reply.status == 502
     assert "delivery failed" in reply.json["error"] and reply.json["sent"] == 0
     assert [c["sent"] for c in reply.json["changes"]] == [False]
-    assert not (env / "state.json").exists()  # the change stays pending for the next tick
+    saved = json.loads((env / "state.json").read_text())  # the change waits in the channel's outbox
+    assert [c["kind"] for c in saved["channels"]["dingtalk"]["pending"]] == ["watching"]
 
 
 def test_check_with_unreadable_target_is_200_with_a_warning(
