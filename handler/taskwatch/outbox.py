@@ -11,7 +11,8 @@ from typing import Any
 
 from .kinds import ChangeKind
 from .model import Change, Task
-from .stored import count, flag, number, text
+from .state import STREAK_FIELDS
+from .stored import count, dump, load, number, text
 
 MAX_PENDING = 500  # per channel; older changes are dropped, and counted
 
@@ -28,9 +29,7 @@ class ChannelState:
         return {
             "pending": [change_to_json(c) for c in self.pending],
             "dropped": self.dropped,
-            "failures": self.failures,
-            "alerted": self.alerted,
-            "lastError": self.last_error,
+            **dump(self, STREAK_FIELDS),
         }
 
     @classmethod
@@ -41,13 +40,8 @@ class ChannelState:
         pending = data.get("pending", [])
         if not isinstance(pending, list) or len(pending) > MAX_PENDING:
             raise ValueError("pending is not a list of at most 500 changes")
-        return cls(
-            pending=tuple(change_from_json(item) for item in pending),
-            dropped=count(data, "dropped"),
-            failures=count(data, "failures"),
-            alerted=flag(data, "alerted"),
-            last_error=text(data, "lastError"),
-        )
+        owed = tuple(change_from_json(item) for item in pending)
+        return cls(owed, count(data, "dropped"), **load(cls, data, STREAK_FIELDS))
 
 
 def enqueue(state: ChannelState, changes: list[Change]) -> ChannelState:

@@ -19,6 +19,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import astuple, dataclass
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
@@ -220,20 +221,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(
-    env: Mapping[str, str],
-    *,
-    account_id: str = "*",
-    trust: bool = False,
-    lifecycle: bool = False,
-    claim_days: int = DEFAULT_CLAIM_DAYS,
-    fmt: str | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Print the chosen document on stdout, remarks on stderr; 0, or 2 on a bad setting/option."""
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
+@dataclass(frozen=True)
+class PolicyRequest:
+    """Which document `taskwatch policy` prints (its command-line options)."""
+
+    account_id: str = "*"
+    trust: bool = False
+    lifecycle: bool = False
+    claim_days: int = DEFAULT_CLAIM_DAYS
+    fmt: str | None = None
+
+
+def run(env: Mapping[str, str], request: PolicyRequest, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Print the chosen document on ``out``, remarks on ``err``; 0, or 2 on a bad setting/option."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    account_id, trust, lifecycle, claim_days, fmt = astuple(request)
     if fmt not in (None, "json", "xml") or (fmt == "xml" and not lifecycle):
         err.write(f"taskwatch policy: --format {fmt} is not available here: RAM policies are JSON\n")
         return 2

@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .stored import count as _count
-from .stored import flag as _flag
-from .stored import number as _number
-from .stored import text as _text
+from .stored import dump, load
 
 if TYPE_CHECKING:
     from .outbox import ChannelState
@@ -34,22 +32,7 @@ class TargetState:
     last_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "rev": self.rev,
-            "generation": self.generation,
-            "status": self.status,
-            "progress": self.progress,
-            "startTime": self.start_time,
-            "endTime": self.end_time,
-            "metrics": dict(self.metrics),
-            "errors": list(self.errors),
-            "progressSince": self.progress_since,
-            "stalled": self.stalled,
-            "notFound": self.not_found,
-            "errorCount": self.error_count,
-            "errorAlerted": self.error_alerted,
-            "lastError": self.last_error,
-        }
+        return {**dump(self, TARGET_FIELDS), "metrics": dict(self.metrics), "errors": list(self.errors)}
 
     @classmethod
     def from_json(cls, data: Any) -> TargetState:
@@ -62,25 +45,18 @@ class TargetState:
         errors = data.get("errors") or []
         if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
             raise ValueError("errors is not a list of strings")
-        progress = _number(data, "progress")
-        if not 0 <= progress <= 100:
-            raise ValueError(f"progress {progress!r} is not between 0 and 100")
-        return cls(
-            rev=_count(data, "rev"),
-            generation=_text(data, "generation"),
-            status=_text(data, "status"),
-            progress=progress,
-            start_time=_count(data, "startTime"),
-            end_time=_count(data, "endTime"),
-            metrics=tuple((str(k), str(v)) for k, v in metrics.items()),
-            errors=tuple(errors),
-            progress_since=_count(data, "progressSince"),
-            stalled=_flag(data, "stalled"),
-            not_found=_flag(data, "notFound"),
-            error_count=_count(data, "errorCount"),
-            error_alerted=_flag(data, "errorAlerted"),
-            last_error=_text(data, "lastError"),
-        )
+        metrics_pairs = tuple((str(k), str(v)) for k, v in metrics.items())
+        entry = cls(**load(cls, data, TARGET_FIELDS), metrics=metrics_pairs, errors=tuple(errors))
+        if not 0 <= entry.progress <= 100:
+            raise ValueError(f"progress {entry.progress!r} is not between 0 and 100")
+        return entry
+
+
+# The plain fields of a target entry and of a run of failures (a wildcard's listings, a channel's
+# deliveries: how many in a row, whether told, why), stored under their camelCase names.
+TARGET_FIELDS: tuple[str, ...] = ("rev", "generation", "status", "progress", "start_time", "end_time")
+TARGET_FIELDS += ("progress_since", "stalled", "not_found", "error_count", "error_alerted", "last_error")
+STREAK_FIELDS = ("failures", "alerted", "last_error")
 
 
 STATE_FORMAT = 1
@@ -151,13 +127,7 @@ class Listing:
     last_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "instances": list(self.instances),
-            "listedAt": self.listed_at,
-            "failures": self.failures,
-            "alerted": self.alerted,
-            "lastError": self.last_error,
-        }
+        return {"instances": list(self.instances), "listedAt": self.listed_at, **dump(self, STREAK_FIELDS)}
 
     @classmethod
     def from_json(cls, data: Any) -> Listing:
@@ -166,10 +136,4 @@ class Listing:
         instances = data.get("instances", [])
         if not isinstance(instances, list) or not all(isinstance(i, str) for i in instances):
             raise ValueError("instances is not a list of strings")
-        return cls(
-            instances=tuple(instances),
-            listed_at=_count(data, "listedAt"),
-            failures=_count(data, "failures"),
-            alerted=_flag(data, "alerted"),
-            last_error=_text(data, "lastError"),
-        )
+        return cls(tuple(instances), _count(data, "listedAt"), **load(cls, data, STREAK_FIELDS))

@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 import pytest
 
 from taskwatch.policy import (
+    PolicyRequest,
     dump,
     lifecycle_document,
     lifecycle_xml,
@@ -194,10 +195,10 @@ def test_main_trust_lifecycle_and_errors() -> None:
 
 def test_run_is_what_cli_calls() -> None:
     out, err = io.StringIO(), io.StringIO()
-    assert run(ENV, account_id="77", stdout=out, stderr=err) == 0
+    assert run(ENV, PolicyRequest(account_id="77"), out, err) == 0
     assert json.loads(out.getvalue()) == policy_document(load_settings(ENV, require_credentials=False), "77")
     out = io.StringIO()
-    assert run(ENV, lifecycle=True, claim_days=5, fmt="json", stdout=out, stderr=err) == 0
+    assert run(ENV, PolicyRequest(lifecycle=True, claim_days=5, fmt="json"), out, err) == 0
     assert json.loads(out.getvalue())["LifecycleConfiguration"]["Rule"][0]["Prefix"] == "tw/claims/"
 
 
