@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="playback speed, a number above 0: 2 plays twice as fast, 0.5 half as fast (default 1)",
     )
+    demo.add_argument(
+        "--channels",
+        action="store_true",
+        help="deliver the run to five chats at once (DingTalk, WeCom, Feishu, Slack, a webhook) from a "
+        "config file with two teams' [[watch]] routes, owners to mention and a kinds filter; each "
+        "message is printed with its channel and platform (see docs/channels.md)",
+    )
     serve = sub.add_parser("serve", help="serve the HTTP trigger's API locally (for curl)")
     serve.add_argument("--port", type=_port, default=9000, help="port on 127.0.0.1, 1 to 65535 (default 9000)")
     policy = sub.add_parser("policy", help="print the least-privilege RAM policy for the current settings")
@@ -94,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return config_run(args.check)
         if args.command == "demo":
+            if args.channels:
+                from taskwatch_emulator.demo_channels import run_channels_demo
+
+                return run_channels_demo(speed=args.speed)
             from taskwatch_emulator.demo import run_demo
 
             return run_demo(speed=args.speed)
@@ -102,10 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return serve(args.port)
         if args.command == "policy":
-            from .policy import run
+            from .policy import PolicyRequest, run
 
             options = ("account_id", "trust", "lifecycle", "claim_days")
-            return run(os.environ, fmt=args.format, **{name: getattr(args, name) for name in options})
+            request = PolicyRequest(fmt=args.format, **{name: getattr(args, name) for name in options})
+            return run(os.environ, request)
     except SettingsError as err:
         print(f"taskwatch: bad setting {scrub(str(err))}", file=sys.stderr)
         return 2
@@ -143,13 +155,15 @@ def _check(dry_run: bool) -> int:
 
 
 def _status() -> int:
+    from .config_refs import kms_unread
     from .http_api import status_body
     from .stores import StoreError
     from .tick import TickError
     from .wiring import LOCAL, load
 
-    # A status reads no task: a region only matters for OSS state.
-    settings = load(os.environ, wiring=LOCAL, require_credentials=False, need_region=False)
+    # A status reads no task (a region only matters for OSS state) and sends nothing, so the
+    # config file's KMS secrets are not read either.
+    settings = load(os.environ, wiring=LOCAL, kms=kms_unread, require_credentials=False, need_region=False)
     try:
         body = status_body(settings, LOCAL)  # the same answer as GET /status
     except (TickError, StoreError) as err:
