@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 
 import pytest
 import responses
@@ -14,10 +16,24 @@ from responses import matchers
 
 from taskwatch.digest import Message, progress_bar
 from taskwatch.model import Change, ChangeKind
-from taskwatch.notifiers.dingtalk import MAX_BYTES, DingTalkNotifier, body, digest, payload, sign
+from taskwatch.notifiers._http import Poster
+from taskwatch.notifiers.dingtalk import MAX_BYTES, DingTalkNotifier, Options, body, digest, payload, secrets, sign
 from taskwatch.ports import DeliveryError
 
 WEBHOOK = "https://oapi.dingtalk.com/robot/send?access_token=tok123"
+
+
+def robot(
+    secret: str | None = None,
+    *,
+    webhook: str = WEBHOOK,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = lambda _: None,
+    retries: int = 1,
+) -> DingTalkNotifier:
+    """The client ``dingtalk.build`` makes, with the test's clock, wait before the retry, and retries."""
+    options = Options(webhook, secret)
+    return DingTalkNotifier(options, Poster("DingTalk", secrets(options), sleep=sleep, retries=retries), clock=clock)
 
 
 def test_sign_matches_the_published_vector() -> None:
@@ -42,7 +58,7 @@ def test_signed_post_encodes_the_signature_once() -> None:
                 matchers.header_matcher({"Content-Type": "application/json; charset=utf-8"}),
             ],
         )
-        DingTalkNotifier(WEBHOOK, "this is secret", clock=lambda: 1_700_000_000.0).send(message)
+        robot("this is secret", clock=lambda: 1_700_000_000.0).send(message)
         assert "sign=sSFWELbV2YwjdDQhWZwTcWlX5BWUx5J6TPpsZmuPii0%3D" in mock.calls[0].request.url
 
 
@@ -62,7 +78,7 @@ def test_failures(answers: list[dict[str, object]], retryable: bool, calls: int,
         for answer in answers:
             mock.post("https://oapi.dingtalk.com/robot/send", **answer)  # type: ignore[arg-type]
         with pytest.raises(DeliveryError) as err:
-            DingTalkNotifier(WEBHOOK, sleep=lambda _: None).send(Message("t", "x", ()))
+            robot().send(Message("t", "x", ()))
         assert len(mock.calls) == calls
     assert err.value.retryable is retryable and fragment in str(err.value)
 
@@ -72,7 +88,7 @@ def test_retry_then_success() -> None:
         mock.post("https://oapi.dingtalk.com/robot/send", json={"errcode": -1, "errmsg": "busy"})
         mock.post("https://oapi.dingtalk.com/robot/send", json={"errcode": 0, "errmsg": "ok"})
         slept: list[float] = []
-        DingTalkNotifier(WEBHOOK, sleep=slept.append).send(Message("t", "x", ()))
+        robot(sleep=slept.append).send(Message("t", "x", ()))
     assert len(slept) == 1 and slept[0] <= 0.5
 
 
@@ -136,7 +152,7 @@ def test_log_lines_survive_lone_surrogates() -> None:
 def _sent_body(message: Message) -> bytes:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post("https://oapi.dingtalk.com/robot/send", json={"errcode": 0, "errmsg": "ok"})
-        DingTalkNotifier(WEBHOOK, sleep=lambda _: None).send(message)
+        robot().send(message)
         body = mock.calls[0].request.body
     return body if isinstance(body, bytes) else str(body).encode()
 
@@ -217,7 +233,7 @@ def test_the_emulated_robot_measures_the_whole_body_as_the_real_one() -> None:
 
     mobiles = tuple(f"+86-{n:016d}" for n in range(50))
     with Emulator(dingtalk_token="robot-token-123456") as emu:
-        notifier = DingTalkNotifier(emu.dingtalk_webhook, sleep=lambda _: None, retries=0)
+        notifier = robot(webhook=emu.dingtalk_webhook, retries=0)
         quotes = Message("t", '"' * 10_000 + "x" * 500, ())  # 10,500 bytes of text, 20,500 escaped
         with_mentions = Message("t", "x" * 19_000, mobiles)  # the atMobiles list adds over 1,000 bytes
         for message in (quotes, with_mentions):

@@ -19,7 +19,8 @@ import index
 from taskwatch import logs
 from taskwatch.digest import Message
 from taskwatch.http_event import Answer
-from taskwatch.notifiers.dingtalk import DingTalkNotifier
+from taskwatch.notifiers import dingtalk
+from taskwatch.ports import DEFAULT_TIMEOUTS
 from taskwatch.redact import mask_url, register_secrets, scrub, url_secrets
 from taskwatch.settings import SettingsError, load_settings
 
@@ -90,7 +91,8 @@ def test_the_chat_never_gets_a_registered_secret() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post("https://oapi.dingtalk.com/robot/send", json={"errcode": 0, "errmsg": "ok"})
         message = Message(f"taskwatch {QUOTED}", f"- cannot read: auth: Forbidden.RAM: denied for {LONG_TOKEN}", ())
-        DingTalkNotifier("https://oapi.dingtalk.com/robot/send?access_token=tok123456").send(message)
+        options = dingtalk.Options("https://oapi.dingtalk.com/robot/send?access_token=tok123456")
+        dingtalk.build(options, DEFAULT_TIMEOUTS).send(message)
         body = mock.calls[0].request.body
     sent = body.decode() if isinstance(body, bytes) else str(body)
     text = json.loads(sent)["markdown"]

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -19,6 +20,7 @@ from responses import matchers
 from taskwatch.config import ConfigError
 from taskwatch.digest import Message
 from taskwatch.notifiers import feishu
+from taskwatch.notifiers._http import Poster
 from taskwatch.notifiers.feishu import MAX_BYTES, FeishuNotifier
 from taskwatch.ports import DeliveryError
 from taskwatch.redact import mask_url, url_secrets
@@ -36,8 +38,17 @@ def expected_sign(timestamp: int, secret: str) -> str:
     return base64.b64encode(hmac.new(key, digestmod=hashlib.sha256).digest()).decode()
 
 
-def notifier(secret: str | None = None, **kwargs: object) -> FeishuNotifier:
-    return FeishuNotifier(URL, secret, sleep=lambda _: None, clock=lambda: 1_700_000_000.9, **kwargs)  # type: ignore[arg-type]
+def notifier(
+    secret: str | None = None,
+    *,
+    mentions: tuple[str, ...] = (),
+    keyword: str | None = None,
+    sleep: Callable[[float], None] = lambda _: None,
+) -> FeishuNotifier:
+    """The client ``feishu.build`` makes, with a fixed clock and no wait before the retry."""
+    options = feishu.Options(URL, secret, mentions=mentions, keyword=keyword)
+    http = Poster("Feishu", feishu.secrets(options), sleep=sleep)
+    return FeishuNotifier(options, http, clock=lambda: 1_700_000_000.9)
 
 
 def test_sign_matches_an_independent_computation() -> None:
@@ -142,7 +153,7 @@ def test_an_older_bot_answer_and_a_retry_after_a_5xx_succeed() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post(URL, status=500, body="oops")
         mock.post(URL, json={"Extra": None, "StatusCode": 0, "StatusMessage": "success"})
-        FeishuNotifier(URL, SECRET, sleep=slept.append).send(Message("t", "x", ()))
+        notifier(SECRET, sleep=slept.append).send(Message("t", "x", ()))
     assert slept == [0.5]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from taskwatch.config import ConfigError
 from taskwatch.digest import Message
 from taskwatch.model import ChangeKind
 from taskwatch.notifiers import slack
+from taskwatch.notifiers._http import Poster
 from taskwatch.notifiers.slack import MAX_BLOCKS, MAX_BYTES, MAX_SECTION, SlackNotifier
 from taskwatch.ports import DeliveryError
 from taskwatch.redact import mask_url, url_secrets
@@ -26,8 +28,10 @@ HOOK_SECRET = "xQ7rT2pL9mN4vB8cK3jH6gF1"
 URL = f"https://hooks.slack.com/services/T0123ABCD/B0456EFGH/{HOOK_SECRET}"
 
 
-def notifier(**kwargs: object) -> SlackNotifier:
-    return SlackNotifier(URL, sleep=lambda _: None, **kwargs)  # type: ignore[arg-type]
+def notifier(members: tuple[str, ...] = (), sleep: Callable[[float], None] = lambda _: None) -> SlackNotifier:
+    """The client ``slack.build`` makes, with no wait before the retry."""
+    options = slack.Options(URL, members=members)
+    return SlackNotifier(options, Poster("Slack", slack.secrets(options), sleep=sleep))
 
 
 def section(text: str) -> dict[str, Any]:
@@ -150,7 +154,7 @@ def test_a_5xx_is_retried_once_after_the_backoff() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post(URL, status=503)
         mock.post(URL, body="ok")
-        SlackNotifier(URL, sleep=slept.append).send(Message("t", "x", ()))
+        notifier(sleep=slept.append).send(Message("t", "x", ()))
     assert slept == [0.5]
 
 

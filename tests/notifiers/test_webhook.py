@@ -18,6 +18,7 @@ from taskwatch.config import ConfigError
 from taskwatch.digest import Message
 from taskwatch.model import ChangeKind
 from taskwatch.notifiers import webhook
+from taskwatch.notifiers._http import Poster
 from taskwatch.notifiers.webhook import WebhookNotifier
 from taskwatch.ports import DeliveryError
 from taskwatch.redact import register_secrets
@@ -40,7 +41,10 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 
 def notifier(secret: str | None = SECRET) -> WebhookNotifier:
-    return WebhookNotifier(URL, secret, sleep=lambda _: None, clock=lambda: 1_700_000_000.7)
+    """The client ``webhook.build`` makes, with a fixed clock and no wait before the retry."""
+    options = webhook.Options(URL, secret)
+    http = Poster("Webhook", webhook.secrets(options), sleep=lambda _: None)
+    return WebhookNotifier(options, http, clock=lambda: 1_700_000_000.7)
 
 
 def test_the_body_and_the_signed_headers() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -16,6 +17,7 @@ from responses import matchers
 from taskwatch.config import ConfigError
 from taskwatch.digest import Message
 from taskwatch.notifiers import wecom
+from taskwatch.notifiers._http import Poster
 from taskwatch.notifiers.wecom import MAX_BYTES, WeComNotifier
 from taskwatch.ports import DeliveryError
 from taskwatch.redact import mask_url, url_secrets
@@ -26,8 +28,10 @@ SEND = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 OK = {"json": {"errcode": 0, "errmsg": "ok"}}
 
 
-def notifier(**kwargs: object) -> WeComNotifier:
-    return WeComNotifier(URL, sleep=lambda _: None, **kwargs)  # type: ignore[arg-type]
+def notifier(mobiles: tuple[str, ...] = (), sleep: Callable[[float], None] = lambda _: None) -> WeComNotifier:
+    """The client ``wecom.build`` makes, with no wait before the retry."""
+    options = wecom.Options(URL, mobiles=mobiles)
+    return WeComNotifier(options, Poster("WeCom", wecom.secrets(options), sleep=sleep))
 
 
 def test_a_calm_digest_is_one_markdown_message() -> None:
@@ -140,7 +144,7 @@ def test_a_transient_failure_is_retried_once_after_the_backoff() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post(SEND, status=503)
         mock.post(SEND, **OK)
-        WeComNotifier(URL, sleep=slept.append).send(Message("t", "x", ()))
+        notifier(sleep=slept.append).send(Message("t", "x", ()))
     assert slept == [0.5]
 
 

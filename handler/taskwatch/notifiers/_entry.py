@@ -28,6 +28,15 @@ def url(entry: ChannelEntry, shape: Callable[[SplitResult], bool], expected: str
     return checked
 
 
+def unsigned_url(entry: ChannelEntry, shape: Callable[[SplitResult], bool], expected: str, credential: str) -> str:
+    """The URL of a channel whose only credential it holds (``credential`` says where): such a
+    channel is neither signed nor in keyword mode, so a secret or keyword set for it is an error."""
+    checked = url(entry, shape, expected)
+    refuse(entry, "secret", f"are not signed ({credential} is the credential)")
+    refuse(entry, "keyword", "have no keyword mode")
+    return checked
+
+
 def mentions(entry: ChannelEntry, accepts: Callable[[str], bool], expected: str) -> tuple[str, ...]:
     from ..config import ConfigError
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from requests import Response
 
 EXCERPT = 200  # characters of an answer quoted in an error
+JSON: Mapping[str, str] = {"Content-Type": "application/json; charset=utf-8"}
 
 
 class Poster:
@@ -71,6 +72,12 @@ class Poster:
                     raise
                 tries += 1
                 self._sleep(self._backoff * tries)
+
+    def deliver(self, url: str, data: bytes, check: Callable[[Response], None]) -> None:
+        """``data`` posted as JSON, its answer read by ``check`` (which raises DeliveryError), all
+        once more if that error is transient. For a body that is the same on every attempt: a
+        signed one is built again for each (``with_retry``), as its timestamp must be fresh."""
+        self.with_retry(lambda: check(self.post(url, data, JSON)))
 
     def excerpt(self, text: object) -> str:
         """An answer's text fit for an error: its secrets masked (before the cut, so none is cut

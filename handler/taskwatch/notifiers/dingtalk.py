@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..digest import DigestStyle, Message, render, with_mentions
+from ..digest import DigestStyle, Message, render
 from ..model import Change
-from ..ports import DEFAULT_TIMEOUTS, DeliveryError, Timeouts
+from ..ports import DeliveryError, Timeouts
 from ..redact import mask_url, scrub, url_secrets
 from ..setting_values import ErrorType, SettingsError, webhook_url
-from ._http import Poster
+from ._base import ChatNotifier
+from ._http import JSON, Poster
 
 if TYPE_CHECKING:
     from ..config import ChannelEntry
@@ -100,40 +101,21 @@ def digest(changes: list[Change], mobiles: tuple[str, ...] = (), keyword: str | 
     return render(changes, style(mobiles, keyword))
 
 
-class DingTalkNotifier:
-    def __init__(
-        self,
-        webhook: str,
-        secret: str | None = None,
-        *,
-        mobiles: tuple[str, ...] = (),
-        keyword: str | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        retries: int = 1,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-    ) -> None:
-        self._http = Poster(
-            "DingTalk", [secret, *url_secrets(webhook)], timeouts=timeouts, sleep=sleep, retries=retries
-        )
-        self._webhook = webhook
-        self._secret = secret
+class DingTalkNotifier(ChatNotifier[Options]):
+    def __init__(self, options: Options, http: Poster, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(options, http, style(options.mobiles, options.keyword), accepts_mention)
         self._clock = clock
-        self._style = style(mobiles, keyword)
-
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
-        return render(changes, with_mentions(self._style, tuple(m for m in mentions if accepts_mention(m))))
 
     def send(self, message: Message, key: str | None = None) -> None:
         self._http.with_retry(lambda: self._send_once(message, key))
 
     def _send_once(self, message: Message, key: str | None) -> None:
         params: dict[str, str] = {}
-        if self._secret:
+        secret = self._options.secret
+        if secret:
             timestamp = int(self._clock() * 1000)
-            params = {"timestamp": str(timestamp), "sign": sign(self._secret, timestamp)}
-        headers = {"Content-Type": "application/json; charset=utf-8"}
-        response = self._http.post(self._webhook, body(message, key), headers, params)
+            params = {"timestamp": str(timestamp), "sign": sign(secret, timestamp)}
+        response = self._http.post(self._options.webhook, body(message, key), JSON, params)
         if response.status_code != 200:
             raise DeliveryError(f"DingTalk answered HTTP {response.status_code}", retryable=True)
         answer = self._http.json_object(response)
@@ -188,6 +170,4 @@ def secrets(options: Options) -> list[str | None]:
 
 
 def build(options: Options, timeouts: Timeouts) -> DingTalkNotifier:
-    return DingTalkNotifier(
-        options.webhook, options.secret, mobiles=options.mobiles, keyword=options.keyword, timeouts=timeouts
-    )
+    return DingTalkNotifier(options, Poster("DingTalk", secrets(options), timeouts=timeouts))

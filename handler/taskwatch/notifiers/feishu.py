@@ -19,12 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..digest import DigestStyle, Message, render, with_mentions
-from ..model import Change
-from ..ports import DEFAULT_TIMEOUTS, DeliveryError, Timeouts
+from ..digest import DigestStyle, Message
+from ..ports import DeliveryError, Timeouts
 from ..redact import scrub, url_secrets
 from . import _entry
-from ._http import Poster
+from ._base import ChatNotifier
+from ._http import JSON, Poster
 
 if TYPE_CHECKING:
     from requests import Response
@@ -118,41 +118,25 @@ def style(mentions: tuple[str, ...] = (), keyword: str | None = None, signed: bo
     )
 
 
-class FeishuNotifier:
-    def __init__(
-        self,
-        webhook: str,
-        secret: str | None = None,
-        *,
-        mentions: tuple[str, ...] = (),
-        keyword: str | None = None,
-        platform: str = "Feishu",
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        retries: int = 1,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-    ) -> None:
-        self._http = Poster(platform, [secret, *url_secrets(webhook)], timeouts=timeouts, sleep=sleep, retries=retries)
-        self._platform = platform
-        self._webhook = webhook
-        self._secret = secret
-        self._keyword = keyword
-        self._clock = clock
-        self._style = style(mentions, keyword, signed=bool(secret))
+class FeishuNotifier(ChatNotifier[Options]):
+    """Feishu's bot, or Lark's: the name in errors is the Poster's platform."""
 
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
-        return render(changes, with_mentions(self._style, tuple(m for m in mentions if accepts_mention(m))))
+    def __init__(self, options: Options, http: Poster, *, clock: Callable[[], float] = time.time) -> None:
+        signed = bool(options.secret)
+        super().__init__(options, http, style(options.mentions, options.keyword, signed=signed), accepts_mention)
+        self._clock = clock
 
     def send(self, message: Message, key: str | None = None) -> None:
         self._http.with_retry(lambda: self._send_once(message))
 
     def _send_once(self, message: Message) -> None:
         stamp = None
-        if self._secret:
+        secret = self._options.secret
+        if secret:
             timestamp = int(self._clock())  # signed again on a retry: the bot refuses old timestamps
-            stamp = (str(timestamp), sign(self._secret, timestamp))
-        data = body(message, self._keyword, stamp)
-        response = self._http.post(self._webhook, data, {"Content-Type": "application/json; charset=utf-8"})
+            stamp = (str(timestamp), sign(secret, timestamp))
+        data = body(message, self._options.keyword, stamp)
+        response = self._http.post(self._options.webhook, data, JSON)
         self._check(response)
 
     def _check(self, response: Response) -> None:
@@ -163,7 +147,9 @@ class FeishuNotifier:
             # No code to read: the HTTP status says it (a gateway's 502, a 404 for a wrong path).
             if not 200 <= response.status_code < 300:
                 raise self._http.status_error(response) from None
-            raise DeliveryError(f"{self._platform} answered something that is not its JSON", retryable=True) from None
+            raise DeliveryError(
+                f"{self._http.platform} answered something that is not its JSON", retryable=True
+            ) from None
         if code == 0:
             return
         said = self._http.excerpt(answer.get("msg", answer.get("StatusMessage", "")))
@@ -199,11 +185,4 @@ def secrets(options: Options) -> list[str | None]:
 
 
 def build(options: Options, timeouts: Timeouts, platform: str = "Feishu") -> FeishuNotifier:
-    return FeishuNotifier(
-        options.webhook,
-        options.secret,
-        mentions=options.mentions,
-        keyword=options.keyword,
-        platform=platform,
-        timeouts=timeouts,
-    )
+    return FeishuNotifier(options, Poster(platform, secrets(options), timeouts=timeouts))

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..digest import DigestStyle, Message, render, with_mentions
-from ..model import Change
-from ..ports import DEFAULT_TIMEOUTS, DeliveryError, Timeouts
+from ..digest import DigestStyle, Message
+from ..ports import DeliveryError, Timeouts
 from ..redact import scrub, url_secrets
 from . import _entry
+from ._base import ChatNotifier
 from ._http import Poster
 
 if TYPE_CHECKING:
+    from requests import Response
+
     from ..config import ChannelEntry
 
 TYPE = "slack"
@@ -137,29 +138,14 @@ def style(members: tuple[str, ...] = ()) -> DigestStyle:
     return DigestStyle(measure=measure, max_bytes=MAX_BYTES, mentions=members, mention_text=mention_text)
 
 
-class SlackNotifier:
-    def __init__(
-        self,
-        webhook: str,
-        *,
-        members: tuple[str, ...] = (),
-        sleep: Callable[[float], None] = time.sleep,
-        retries: int = 1,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-    ) -> None:
-        self._http = Poster("Slack", url_secrets(webhook), timeouts=timeouts, sleep=sleep, retries=retries)
-        self._webhook = webhook
-        self._style = style(members)
-
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
-        return render(changes, with_mentions(self._style, tuple(m for m in mentions if accepts_mention(m))))
+class SlackNotifier(ChatNotifier[Options]):
+    def __init__(self, options: Options, http: Poster) -> None:
+        super().__init__(options, http, style(options.members), accepts_mention)
 
     def send(self, message: Message, key: str | None = None) -> None:
-        data = body(message)
-        self._http.with_retry(lambda: self._send_once(data))
+        self._http.deliver(self._options.webhook, body(message), self._check)
 
-    def _send_once(self, data: bytes) -> None:
-        response = self._http.post(self._webhook, data, {"Content-Type": "application/json; charset=utf-8"})
+    def _check(self, response: Response) -> None:
         if not 200 <= response.status_code < 300:
             # 400 invalid_payload, 403 invalid_token, 404 no_service / channel_not_found, 410
             # channel_is_archived: none passes on a second try; 429 is a rate limit, 5xx may.
@@ -178,9 +164,7 @@ def from_env(env: Mapping[str, str]) -> Options | None:
 
 def from_entry(entry: ChannelEntry) -> Options:
     """A config file's ``[[channel]]`` of type slack."""
-    webhook = _entry.url(entry, lambda parts: bool(SERVICES_RE.match(parts.path)), EXAMPLE)
-    _entry.refuse(entry, "secret", "are not signed (the url is the credential)")
-    _entry.refuse(entry, "keyword", "have no keyword mode")
+    webhook = _entry.unsigned_url(entry, lambda parts: bool(SERVICES_RE.match(parts.path)), EXAMPLE, "the url")
     return Options(webhook=webhook, members=_entry.mentions(entry, accepts_mention, "a member id (U…, W…)"))
 
 
@@ -189,4 +173,4 @@ def secrets(options: Options) -> list[str | None]:
 
 
 def build(options: Options, timeouts: Timeouts) -> SlackNotifier:
-    return SlackNotifier(options.webhook, members=options.members, timeouts=timeouts)
+    return SlackNotifier(options, Poster("Slack", secrets(options), timeouts=timeouts))

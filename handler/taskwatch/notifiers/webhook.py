@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..digest import DigestStyle, Message, render
-from ..model import Change
-from ..ports import DEFAULT_TIMEOUTS, Timeouts
+from ..digest import DigestStyle, Message
+from ..ports import Timeouts
 from ..redact import mask, scrub_value, url_secrets
 from . import _entry
+from ._base import ChatNotifier
 from ._http import Poster
 
 if TYPE_CHECKING:
@@ -94,24 +94,10 @@ def body(message: Message, msg_id: str) -> bytes:
 STYLE = DigestStyle(measure=lambda message: len(body(message, KEY_ROOM)))
 
 
-class WebhookNotifier:
-    def __init__(
-        self,
-        url: str,
-        secret: str | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        retries: int = 1,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-    ) -> None:
-        self._http = Poster("Webhook", [secret, *url_secrets(url)], timeouts=timeouts, sleep=sleep, retries=retries)
-        self._url = url
-        self._secret = secret
+class WebhookNotifier(ChatNotifier[Options]):
+    def __init__(self, options: Options, http: Poster, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(options, http, STYLE, accepts_mention)  # accepts none: the digest pings nobody
         self._clock = clock
-
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
-        return render(changes, STYLE)
 
     def send(self, message: Message, key: str | None = None) -> None:
         msg_id = message_id(message, key)
@@ -121,9 +107,9 @@ class WebhookNotifier:
     def _send_once(self, msg_id: str, data: bytes) -> None:
         timestamp = int(self._clock())  # signed again on a retry: receivers refuse old timestamps
         headers = {"Content-Type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp)}
-        if self._secret:
-            headers["webhook-signature"] = signature(self._secret, msg_id, timestamp, data)
-        response = self._http.post(self._url, data, headers)
+        if self._options.secret:
+            headers["webhook-signature"] = signature(self._options.secret, msg_id, timestamp, data)
+        response = self._http.post(self._options.url, data, headers)
         if not 200 <= response.status_code < 300:
             raise self._http.status_error(response)
 
@@ -157,4 +143,4 @@ def secrets(options: Options) -> list[str | None]:
 
 
 def build(options: Options, timeouts: Timeouts) -> WebhookNotifier:
-    return WebhookNotifier(options.url, options.secret, timeouts=timeouts)
+    return WebhookNotifier(options, Poster("Webhook", secrets(options), timeouts=timeouts))

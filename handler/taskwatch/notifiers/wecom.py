@@ -16,22 +16,23 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import SplitResult, parse_qs
 
 from .. import logs
-from ..digest import DigestStyle, Message, render, with_mentions
-from ..model import Change
-from ..ports import DEFAULT_TIMEOUTS, DeliveryError, Timeouts
+from ..digest import DigestStyle, Message
+from ..ports import DeliveryError, Timeouts
 from ..redact import scrub, url_secrets
 from . import _entry
+from ._base import ChatNotifier
 from ._http import Poster
 from .dingtalk import MOBILE_RE
 
 if TYPE_CHECKING:
+    from requests import Response
+
     from ..config import ChannelEntry
 
 TYPE = "wecom"
@@ -51,6 +52,11 @@ EXAMPLE = "the robot's webhook URL, https://qyapi.weixin.qq.com/cgi-bin/webhook/
 class Options:
     webhook: str = field(repr=False)  # its key is the robot's only credential
     mobiles: tuple[str, ...] = ()  # pinged on urgent digests, or "@all"
+
+
+def _has_key(parts: SplitResult) -> bool:
+    """The shape of a robot's URL: its ``key`` parameter is the robot's credential."""
+    return bool(parse_qs(parts.query).get("key", [""])[0])
 
 
 def accepts_mention(value: str) -> bool:
@@ -95,37 +101,22 @@ def style(mobiles: tuple[str, ...] = ()) -> DigestStyle:
     )
 
 
-class WeComNotifier:
-    def __init__(
-        self,
-        webhook: str,
-        *,
-        mobiles: tuple[str, ...] = (),
-        sleep: Callable[[float], None] = time.sleep,
-        retries: int = 1,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-    ) -> None:
-        self._http = Poster("WeCom", url_secrets(webhook), timeouts=timeouts, sleep=sleep, retries=retries)
-        self._webhook = webhook
-        self._style = style(mobiles)
-
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
-        return render(changes, with_mentions(self._style, tuple(m for m in mentions if accepts_mention(m))))
+class WeComNotifier(ChatNotifier[Options]):
+    def __init__(self, options: Options, http: Poster) -> None:
+        super().__init__(options, http, style(options.mobiles), accepts_mention)
 
     def send(self, message: Message, key: str | None = None) -> None:
         """The markdown, then (urgent digests) the ping. Only the markdown's failure is raised."""
-        markdown_body = body(message)
-        self._http.with_retry(lambda: self._post(markdown_body))
+        self._http.deliver(self._options.webhook, body(message), self._check)
         if not message.at_mobiles:
             return
         ping = json.dumps(mention_payload(message), ensure_ascii=False).encode()
         try:
-            self._http.with_retry(lambda: self._post(ping))
+            self._http.deliver(self._options.webhook, ping, self._check)
         except DeliveryError as err:
             logs.event("mention_failed", logging.WARNING, channel=TYPE, code=err.code, cause=str(err))
 
-    def _post(self, data: bytes) -> None:
-        response = self._http.post(self._webhook, data, {"Content-Type": "application/json; charset=utf-8"})
+    def _check(self, response: Response) -> None:
         if response.status_code != 200:
             raise self._http.status_error(response)
         answer = self._http.json_object(response)
@@ -141,9 +132,7 @@ def from_env(env: Mapping[str, str]) -> Options | None:
 
 def from_entry(entry: ChannelEntry) -> Options:
     """A config file's ``[[channel]]`` of type wecom."""
-    webhook = _entry.url(entry, lambda parts: bool(parse_qs(parts.query).get("key", [""])[0]), EXAMPLE)
-    _entry.refuse(entry, "secret", "are not signed (the key in the url is the credential)")
-    _entry.refuse(entry, "keyword", "have no keyword mode")
+    webhook = _entry.unsigned_url(entry, _has_key, EXAMPLE, "the key in the url")
     return Options(webhook=webhook, mobiles=_entry.mentions(entry, accepts_mention, 'a mobile number or "@all"'))
 
 
@@ -152,4 +141,4 @@ def secrets(options: Options) -> list[str | None]:
 
 
 def build(options: Options, timeouts: Timeouts) -> WeComNotifier:
-    return WeComNotifier(options.webhook, mobiles=options.mobiles, timeouts=timeouts)
+    return WeComNotifier(options, Poster("WeCom", secrets(options), timeouts=timeouts))

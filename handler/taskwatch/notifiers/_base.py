@@ -1,0 +1,35 @@
+"""The half every chat client has in common: its options, its transport, and ``digest``.
+
+A client is given its ``Poster`` built (by its module's ``build``, from ``secrets(options)``), so
+what masks a secret in an error is the same list the registry masks everywhere else, and a test
+passes its own sleep, retries and timeouts without the client knowing about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from ..digest import DigestStyle, Message, render, with_mentions
+from ..model import Change
+from ._http import Poster
+
+OptionsT = TypeVar("OptionsT")
+
+
+class ChatNotifier(Generic[OptionsT]):
+    """``ports.Notifier`` less ``send``, which each platform writes against ``self._http``."""
+
+    def __init__(
+        self, options: OptionsT, http: Poster, style: DigestStyle, accepts_mention: Callable[[str], bool]
+    ) -> None:
+        self._options = options
+        self._http = http
+        self._style = style
+        self._accepts_mention = accepts_mention
+
+    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
+        # A watch's owners are named once for every channel: each platform pings only the ids of
+        # its own form, as an id of another platform's would show as text or be refused.
+        accepted = tuple(mention for mention in mentions if self._accepts_mention(mention))
+        return render(changes, with_mentions(self._style, accepted))
