@@ -127,7 +127,7 @@ def test_the_example_beside_the_code_is_valid(
     example = Path(__file__).resolve().parents[1] / "handler" / "taskwatch.example.toml"
     set_env(monkeypatch, DINGTALK_WEBHOOK=WEBHOOK, DINGTALK_SECRET="SECexample-secret-0123")
     assert cli.main(["config", "--check", str(example)]) == 0
-    assert "valid: 2 target(s) (1 wildcard(s)), 1 channel(s)" in capsys.readouterr().out
+    assert "valid: 3 target(s) (2 wildcard(s)), 2 channel(s), 2 [[watch]]" in capsys.readouterr().out
 
 
 def test_config_check_exits_2_naming_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
+import time
+from typing import Any
+
+import pytest
 
 from taskwatch_emulator.demo import TICKS, run_demo
 
@@ -33,3 +38,82 @@ def test_demo_plays_a_training_run() -> None:
         assert expected in text, expected
     assert "failed:" not in text  # no tick failed
     assert "\033[" not in text  # no colour codes when not a terminal
+
+
+def test_demo_channels_routes_each_team_to_its_chats(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`taskwatch demo --channels`: five platforms from one config file, each in its own format."""
+    from taskwatch.cli import main
+    from taskwatch_emulator import Emulator, demo_channels
+    from taskwatch_emulator.demo_channels import (
+        CHANNELS,
+        NLP_MOBILE,
+        ONCALL_MOBILE,
+        RANKING_MEMBER,
+        RANKING_OPEN_ID,
+    )
+
+    seen: dict[str, list[dict[str, Any]]] = {}
+    mentions: dict[str, list[str]] = {}
+
+    def keep(emu: Emulator) -> None:
+        for fake in (emu.dingtalk, emu.wecom, emu.feishu, emu.slack, emu.webhook):
+            seen[fake.name] = list(fake.messages)
+        for fake in (emu.wecom, emu.feishu, emu.slack):
+            mentions[fake.name] = fake.mentions()
+        assert not emu.lark.messages
+
+    original = demo_channels.run_channels_demo
+    monkeypatch.setattr(demo_channels, "run_channels_demo", lambda speed: original(speed=speed, inspect=keep))
+    started = time.monotonic()
+    assert main(["demo", "--channels", "--speed", "1000"]) == 0
+    assert time.monotonic() - started < 15
+    out = capsys.readouterr().out
+
+    # Every channel received messages, each printed with its channel and platform.
+    for outlet in CHANNELS:
+        assert seen[outlet.platform], outlet
+        assert f"💬 [{outlet.name} · {outlet.platform}]" in out
+
+    def texts(platform: str) -> str:
+        return json.dumps(seen[platform], ensure_ascii=False)
+
+    # Routing: each team's targets reach only that team's channels (and the audit webhook).
+    ranking, intent = "demo_search/ltr_ranker/", "demo_search/query_intent/"
+    for platform in ("feishu", "dingtalk", "slack"):
+        assert ranking in texts(platform) and intent not in texts(platform), platform
+    assert intent in texts("wecom") and ranking not in texts("wecom")
+    audited = {c["target"].rsplit("/", 1)[0] + "/" for m in seen["webhook"] for c in m["changes"]}
+    assert {ranking, intent} <= audited
+    # The on-call DingTalk channel's kinds filter: failures, stalls and channel alerts only.
+    assert "now watching" not in texts("dingtalk") and "progress: passed" not in texts("dingtalk")
+    assert "❌ running →" in texts("dingtalk") and "⏸️ stalled" in texts("dingtalk")
+
+    # Mentions, each in its platform's form, and only the ids that platform pings by.
+    assert mentions["feishu"] and set(mentions["feishu"]) == {RANKING_OPEN_ID}
+    assert f"<at id={RANKING_OPEN_ID}></at>" in texts("feishu")
+    assert mentions["slack"] and set(mentions["slack"]) == {RANKING_MEMBER}
+    pinged = [m for m in seen["dingtalk"] if m["at"]["atMobiles"]]
+    assert pinged and all(
+        m["at"]["atMobiles"] == [ONCALL_MOBILE] and f"@{ONCALL_MOBILE}" in m["markdown"]["text"] for m in pinged
+    )
+    # WeCom markdown cannot ping: the urgent digest is followed by a text message that does.
+    assert mentions["wecom"] == [NLP_MOBILE]
+    kinds = [m["msgtype"] for m in seen["wecom"]]
+    assert kinds.index("text") > 0 and kinds[kinds.index("text") - 1] == "markdown"
+    assert NLP_MOBILE not in json.dumps([m for m in seen["wecom"] if m["msgtype"] == "markdown"])
+    for platform in ("feishu", "slack", "wecom", "webhook"):  # nobody is pinged by an id of another platform
+        assert ONCALL_MOBILE not in texts(platform), platform
+    for who in (RANKING_OPEN_ID, RANKING_MEMBER, NLP_MOBILE):
+        assert who not in texts("webhook")
+
+    # The Slack outage: its changes waited in its outbox, the others were told, then it caught up.
+    assert "ml-platform: 2 change(s) pending in its outbox" in out
+    for platform in ("feishu", "dingtalk", "wecom"):
+        assert "channel failing" in texts(platform) and "channel delivers again" in texts(platform), platform
+    assert "channel:ml-platform" not in texts("slack")
+    slack = [json.dumps(m["blocks"], ensure_ascii=False).replace("*", "") for m in seen["slack"]]
+    caught_up = next(blocks for blocks in slack if "passed 25%" in blocks)  # in one digest, oldest first
+    assert caught_up.index("passed 25%") < caught_up.index("passed 50%") < caught_up.index("passed 75%")
+    assert "failed:" not in out and "Traceback" not in out

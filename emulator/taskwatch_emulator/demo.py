@@ -33,9 +33,11 @@ MOBILE = "13800000000"
 TICKS = 12
 
 
-def script(emu: Emulator) -> None:
-    """The timeline, in ticks (one OpenSearch read per task per tick)."""
+def script(emu: Emulator, intent_en_errors: list[str] | None = None) -> None:
+    """The timeline, in ticks (one OpenSearch read per task per tick). With ``intent_en_errors``
+    the wildcard's second instance fails with them instead of succeeding."""
     done = {"f1": 0.91, "errors": []}
+    en_end = Step("failed", 80, {"errors": intent_en_errors}, after_calls=2) if intent_en_errors else None
     emu.opensearch.add_task(
         APP, "query_intent", "zh", 301, [Step("running", 90), Step("success", 100, done, after_calls=1)]
     )
@@ -45,7 +47,7 @@ def script(emu: Emulator) -> None:
         "query_intent",
         "en",
         401,
-        [Step("running", 80), Step("success", 100, done, after_calls=2)],
+        [Step("running", 80), en_end or Step("success", 100, done, after_calls=2)],
         appear_after_seconds=22 * 60,
     )
     emu.opensearch.add_task(
