@@ -26,7 +26,6 @@ test: lint
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
-	$(VENV)/bin/python bench/scale.py --json bench/results/scale.json
 
 clean:
 	rm -rf $(VENV) build .cache .pytest_cache .mypy_cache .ruff_cache

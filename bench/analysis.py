@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.common import COLD_RATIO_GOAL, RSS_GOAL_MB, TICK_GOALS_S, ZIP_GOAL_MB
+from bench.common import COLD_RATIO_GOAL, HANDLER, RSS_GOAL_MB, TICK_GOALS_S, ZIP_GOAL_MB
+from bench.scale_section import scale_goals
+
+NOTIFIERS = "taskwatch.notifiers"
 
 
 def recommend(sweep: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -65,6 +68,8 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": not loaded,
             }
         )
+    if "timer_path_notifiers" in cold:
+        out.append(notifier_goal(cold["timer_path_notifiers"]))
     healthz = cold.get("healthz", {})
     out.append(
         {
@@ -103,6 +108,8 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": mem["peak_rss_mb"] <= RSS_GOAL_MB,
                 }
             )
+    if "scale" in report:
+        out += scale_goals(report["scale"])
     package = report["package"]
     out.append(
         {
@@ -114,6 +121,24 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     if "warm_connections" in report:
         out.append(report["warm_connections"]["goal"])
     return out
+
+
+def platform_modules() -> list[str]:
+    """The notifier module of each platform (the ``_``-modules are what they share)."""
+    folder = HANDLER / "taskwatch" / "notifiers"
+    return sorted(f"{NOTIFIERS}.{p.stem}" for p in folder.glob("*.py") if not p.stem.startswith("_"))
+
+
+def notifier_goal(loaded: list[str]) -> dict[str, Any]:
+    """The cold child configures DingTalk only: the timer path must not import another platform's module."""
+    others = sorted(set(loaded) & set(platform_modules()) - {f"{NOTIFIERS}.dingtalk"})
+    short = [m.removeprefix(f"{NOTIFIERS}.") for m in loaded if m != NOTIFIERS]
+    return {
+        "goal": "timer path with only DingTalk configured: no other notifier module loaded",
+        "value": f"notifier modules: {', '.join(short) or 'none'}; other platforms: "
+        + (", ".join(m.removeprefix(f"{NOTIFIERS}.") for m in others) or "none"),
+        "met": not others,
+    }
 
 
 def concurrency_choice(

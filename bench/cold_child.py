@@ -106,6 +106,8 @@ def main() -> int:
     }
     if variant == "index_tick":
         out["taskwatch_modules"] = sorted(m for m in sys.modules if m.startswith("taskwatch"))
+        # Only DingTalk is configured (settings_env): any other platform's module is dead weight.
+        out["notifier_modules"] = sorted(m for m in sys.modules if m.startswith("taskwatch.notifiers"))
     if variant == "healthz" and isinstance(answer, dict):
         out["status"] = answer.get("statusCode")
         out["body"] = answer.get("body")

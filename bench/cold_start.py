@@ -74,6 +74,7 @@ def cold_start(runtime: Runtime, runs: int, progress: Callable[[str], None], *, 
         }
         if v == "index_tick":
             out["timer_path_modules"] = samples[v][-1].get("taskwatch_modules", [])
+            out["timer_path_notifiers"] = samples[v][-1].get("notifier_modules", [])
         if v == "healthz":
             last = samples[v][-1]
             out["healthz"] = {

@@ -22,6 +22,11 @@ COLD_RATIO_GOAL = 1.15  # cold start (index + what a tick imports) / SDK-only ba
 TICK_GOALS_S = {100: 0.5, 500: 2.5}
 RSS_GOAL_MB = 80.0
 ZIP_GOAL_MB = 12.0
+# Scale (bench/scale_section.py): an idle tick over this many targets, 50 ms per call, full CPU.
+SCALE_GOAL_TARGETS = 5000
+SCALE_IDLE_GOAL_S = 20.0
+SCALE_RSS_GOAL_MB = 100.0
+SCALE_FIRST_GOAL_S = 180.0  # FC's timeout in s.yaml: the first tick at 0.1 vCPU must end within it
 SDK_MODULES = ("aliyunsdkcore", "alibabacloud_oss_v2", "requests")
 # What GET /healthz must not import: the SDKs and the heavy libraries under them.
 HEALTHZ_UNWANTED = tuple(sorted({*SDK_MODULES, "urllib3", "cryptography"}))

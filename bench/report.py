@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
-
-
-def _s(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds:.3f} s"
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+from bench.markdown import ms as _ms
+from bench.markdown import s as _s
+from bench.markdown import table
+from bench.report_sections import render_channels, render_scale
 
 
 def render_cold(cold: dict[str, Any]) -> list[str]:
@@ -44,7 +34,14 @@ def render_cold(cold: dict[str, Any]) -> list[str]:
         + ", ".join(f"{k} = {r:.2f}x" for k, r in cold["ratios"].items())
         + f" (of minimums: index_tick/sdk = {cold['ratios_of_minimums']['index_tick/sdk']:.2f}x)."
         + f" /healthz: HTTP {cold['healthz']['status']}, "
-        + f"SDK modules loaded: {cold['healthz']['sdk_loaded'] or 'none'}.",
+        + f"SDK modules loaded: {cold['healthz']['sdk_loaded'] or 'none'}."
+        + (
+            " Notifier modules on the timer path (only DingTalk configured): "
+            + (", ".join(m.removeprefix("taskwatch.notifiers.") for m in cold["timer_path_notifiers"]) or "none")
+            + "."
+            if "timer_path_notifiers" in cold
+            else ""
+        ),
     ]
 
 
@@ -258,4 +255,8 @@ def render(report: dict[str, Any]) -> str:
     ]
     if "warm_connections" in report:
         parts += ["", report["warm_connections"]["markdown"]]
+    if "scale" in report:
+        parts += render_scale(report["scale"])
+    if "channels" in report:
+        parts += render_channels(report["channels"])
     return "\n".join(parts) + "\n"

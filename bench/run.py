@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""taskwatch benchmark: cold start, tick time, calls per tick, memory, package size, cost.
+"""taskwatch benchmark: cold start, tick time, calls per tick, memory, package size, cost, scale, channels.
 
-    .venv/bin/python bench/run.py            # full run (~6 min): builds the code packages first
-    .venv/bin/python bench/run.py --quick    # smoke version (~15 s): small sizes, dev venv only
+    .venv/bin/python bench/run.py            # full run (~15 min): builds the code packages first
+    .venv/bin/python bench/run.py --quick    # smoke version (~30 s): small sizes, dev venv only
 
 Prints a table (Markdown) and writes it as JSON to bench/results/latest.json; a full run also
 rewrites bench/RESULTS.md (the committed snapshot). See bench/README.md for what each row means
@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=0, help="cold-start runs per variant (default 11, quick 3)")
     parser.add_argument("--sizes", default="", help="comma list of target counts (default 1,10,100,500)")
     parser.add_argument("--sweep", default="", help="comma list of TASKWATCH_CONCURRENCY values (default 8,16,32,64)")
+    parser.add_argument(
+        "--scale-sizes", default="", help="comma list of target counts for the scale section (default 1000,5000)"
+    )
     parser.add_argument("--json", default=str(RESULTS / "latest.json"), help="where to write the JSON")
     parser.add_argument("--package-out", default=str(RESULTS / "build"), help="where to build the code package")
     parser.add_argument("--reuse-build", action="store_true", help="reuse an existing build in --package-out")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis import calls_section, concurrency_choice, goals, recommend
+from bench.channels import channels_section
 from bench.cold_start import cold_start
 from bench.common import REPO, RESULTS, WARM
 from bench.cost import FC_VCPU, cost_section
@@ -29,6 +30,7 @@ from bench.runtimes import (
     reuse_build,
     venv_runtime,
 )
+from bench.scale_section import QUICK_SIZES, scale_section
 from bench.ticks import tick_run
 from infra.build_package import ZIP_NAME, Interpreter
 
@@ -47,11 +49,13 @@ class Config:
     fc_runs: int = 3
     fc_sizes: tuple[int, ...] = (100, 500)
     fc_sweep: tuple[int, ...] = (4, 64)
+    scale_sizes: tuple[int, ...] = (1000, 5000)
+    channel_runs: int = 21  # renders of each platform's 300-change digest (their median is reported)
 
 
 def config(args: argparse.Namespace) -> Config:
     if args.quick:
-        cfg = Config(True, 3, (1, 5), 5, (2, 4), 0.05, 1, 5)
+        cfg = Config(True, 3, (1, 5), 5, (2, 4), 0.05, 1, 5, scale_sizes=QUICK_SIZES, channel_runs=5)
     else:
         cfg = Config(False, 11, (1, 10, 100, 500), 500, (8, 16, 32, 64), 0.05, 3, 10, FC_VCPU)
     if args.runs:
@@ -62,6 +66,8 @@ def config(args: argparse.Namespace) -> Config:
         cfg.sweep = tuple(int(s) for s in args.sweep.split(","))
     if args.fc_cpu is not None:
         cfg.fc_cpu = args.fc_cpu
+    if args.scale_sizes:
+        cfg.scale_sizes = tuple(int(s) for s in args.scale_sizes.split(","))
     return cfg
 
 
@@ -246,6 +252,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # 7. warm connections
     progress("connections a warm instance opens (bench/warm_connections.py)")
     report["warm_connections"] = warm_connections(cfg.quick)
+
+    # 8. scale: thousands of targets, again at --fc-cpu's share when a cgroup can be made (never in --quick)
+    scale_vcpu = cfg.fc_cpu if not cfg.quick else 0.0
+    report["scale"] = scale_section(found.tick, cfg.scale_sizes, cfg.latency, scale_vcpu, cfg.quick, log_dir, progress)
+
+    # 9. channels
+    report["channels"] = channels_section(found.tick, cfg.channel_runs, log_dir, progress)
     report["goals"] = goals(report)
     report["meta"]["seconds"] = time.monotonic() - started
     report["meta"]["load_average_at_end"] = os.getloadavg()

@@ -1,5 +1,6 @@
 """Scale: idle ticks at thousands of targets, the state's size, the first tick's writes, and a
-discovery tick, side by side in one run.
+discovery tick. bench/run.py reports them as its scale section (bench/scale_section.py); this
+script measures the same alone:
 
     .venv/bin/python bench/scale.py [--sizes 1000,5000] [--latency 0.05] [--fc-cpu 0.1] [--json FILE]
 
@@ -16,17 +17,22 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "emulator")]
+if __package__ in (None, ""):
+    # Run as a script: import the bench package (and the emulator) from the repository root.
+    _ROOT = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(_ROOT), str(_ROOT / "emulator")]
 
-from bench.common import bench_emulator, child_env  # noqa: E402
-from bench.runtimes import CpuLimit, Runtime, venv_runtime  # noqa: E402
-from bench.ticks import Child, count_calls, make_targets  # noqa: E402
+from bench.common import bench_emulator, child_env
+from bench.runtimes import CpuLimit, Runtime, venv_runtime
+from bench.ticks import Child, count_calls, make_targets
 
 DISCOVERY_GROUPS = 10
 FUNCTIONS = ("ctr", "pop", "category", "hot", "hint", "suggest", "analyzer", "termweight", "synonym")
+CALL_KEYS = ("opensearch", "oss_reads", "oss_writes", "dingtalk")
 
 
 def idle_row(runtime: Runtime, targets: int, latency: float, log_dir: Path) -> dict[str, Any]:
@@ -59,37 +65,47 @@ def idle_row(runtime: Runtime, targets: int, latency: float, log_dir: Path) -> d
         finally:
             child.close()
         state = emu.oss.objects.get(("bench-state", "tw/state.json"), b"")
-    idle = ticks["idle2"]["calls"]
+    first, idle = ticks["first"], ticks["idle2"]
     return {
         "runtime": runtime.label,
+        "runtime_key": runtime.key,
         "targets": targets,
-        "idle_s": round(ticks["idle2"]["wall_s"], 2),
-        "first_s": round(ticks["first"]["wall_s"], 2),
+        "idle_s": round(idle["wall_s"], 2),
+        "idle_cpu_s": round(idle["cpu_s"], 2),
+        "first_s": round(first["wall_s"], 2),
         "peak_rss_mb": round(max(t["max_rss_mb"] for t in ticks.values()), 1),
-        "idle_calls": {key: idle[key] for key in ("opensearch", "oss_reads", "oss_writes")},
-        "first_writes": ticks["first"]["calls"]["oss_writes"],
+        "idle_calls": {key: idle["calls"][key] for key in CALL_KEYS},
+        "opensearch_per_target": round(idle["calls"]["opensearch"] / targets, 3),
+        "first_calls": {key: first["calls"][key] for key in CALL_KEYS},
+        "first_writes": first["calls"]["oss_writes"],
+        "first_oss_by_method": first["calls"]["oss_by_method"],
+        # A tick that runs out of its read budget leaves targets unread ("ran out of time"): the
+        # size does not fit this CPU, which is a figure, not a failure of the benchmark.
+        "first_read_failures": first["read_failures"],
+        "idle_read_failures": idle["read_failures"],
+        "fits": not first["read_failures"] and not idle["read_failures"],
         "state_bytes_per_target": round(len(state) / targets),
     }
 
 
-def discovery_tick(runtime: Runtime, latency: float, log_dir: Path) -> dict[str, Any]:
-    """``app/*`` over 10 app groups, each with the 9 documented functions of 3 instances each."""
+def discovery_tick(runtime: Runtime, latency: float, log_dir: Path, groups: int = DISCOVERY_GROUPS) -> dict[str, Any]:
+    """``app/*`` over ``groups`` app groups, each with the 9 documented functions of 3 instances each."""
     from taskwatch_emulator import Step
 
     with bench_emulator() as emu:
         emu.opensearch.latency = latency
-        for g in range(DISCOVERY_GROUPS):
+        for g in range(groups):
             for fn in FUNCTIONS:
                 for i in range(3):
                     emu.opensearch.add_task(f"group{g}", fn, f"i{i}", 1, [Step("running", 40)])
         env = child_env(
             {
                 **emu.env(bucket="bench-state", prefix="tw"),
-                "TASKWATCH_TARGETS": ",".join(f"group{g}/*" for g in range(DISCOVERY_GROUPS)),
+                "TASKWATCH_TARGETS": ",".join(f"group{g}/*" for g in range(groups)),
                 "TASKWATCH_DISCOVER_MINUTES": "0",
             }
         )
-        child = Child(runtime, env, log_dir / "discovery.log", timeout=600)
+        child = Child(runtime, env, log_dir / f"discovery-{runtime.key}.log", timeout=600)
         try:
             child.read()
             child.ask("tick")  # the first tick: every instance "now watching"
@@ -100,10 +116,13 @@ def discovery_tick(runtime: Runtime, latency: float, log_dir: Path) -> dict[str,
             calls = count_calls(emu)
         finally:
             child.close()
+    if answer.get("error"):
+        raise RuntimeError(f"discovery tick failed: {answer['error']}")
     return {
-        "app_groups": DISCOVERY_GROUPS,
+        "runtime": runtime.label,
+        "app_groups": groups,
         "functions": len(FUNCTIONS),
-        "targets": DISCOVERY_GROUPS * len(FUNCTIONS) * 3,
+        "targets": groups * len(FUNCTIONS) * 3,
         "wall_s": round(answer["wall_s"], 2),
         "listing_calls": emu.opensearch.instance_listings - listings_before,
         "opensearch_calls": calls["opensearch"],
@@ -112,67 +131,98 @@ def discovery_tick(runtime: Runtime, latency: float, log_dir: Path) -> dict[str,
     }
 
 
+def scale_figures(
+    runtime: Runtime,
+    sizes: Sequence[int],
+    latency: float,
+    fc_cpu: float,
+    log_dir: Path,
+    progress: Callable[[str], None],
+    discovery_groups: int = DISCOVERY_GROUPS,
+) -> dict[str, Any]:
+    """Every size at full CPU, then (``fc_cpu`` > 0 and a cgroup to be had) limited to ``fc_cpu``
+    CPUs; then a discovery tick at full CPU. What both this script and bench/run.py report."""
+    started = time.monotonic()
+    runtimes = [runtime]
+    limit = CpuLimit(fc_cpu) if fc_cpu > 0 else None
+    limited: dict[str, Any] = {"vcpu": fc_cpu, "available": False, "reason": "disabled (--fc-cpu 0)"}
+    if limit is not None and limit.path is not None:
+        runtimes.append(runtime.limited(limit))
+        limited = {"vcpu": fc_cpu, "available": True}
+    elif limit is not None:
+        limited["reason"] = limit.problem
+        progress(f"scale: no {fc_cpu} vCPU runs: {limit.problem}")
+    rows = []
+    try:
+        for rt in runtimes:
+            for size in sizes:
+                progress(f"scale: {size:,} targets on {rt.label}")
+                try:
+                    row = idle_row(rt, size, latency, log_dir)
+                except RuntimeError as err:  # a tick that does not fit is a figure too
+                    row = {"runtime": rt.label, "runtime_key": rt.key, "targets": size, "error": str(err)[:300]}
+                row["vcpu"] = fc_cpu if rt is not runtime else None
+                rows.append(row)
+    finally:
+        if limit is not None:
+            limit.close()
+    progress(f"scale: discovery tick over {discovery_groups} app groups")
+    discovery = discovery_tick(runtime, latency, log_dir, discovery_groups)
+    figures: dict[str, Any] = {
+        "runtime": runtime.label,
+        "latency_s": latency,
+        "sizes": list(sizes),
+        "fc_cpu": limited,
+        "idle": rows,
+        "discovery": discovery,
+    }
+    full = [r for r in rows if r["vcpu"] is None and "error" not in r]
+    largest = max(full, key=lambda r: int(r["targets"]), default=None)
+    if largest is not None:
+        figures["state_bytes_per_target"] = largest["state_bytes_per_target"]
+        figures["first_tick"] = {
+            "targets": largest["targets"],
+            "wall_s": largest["first_s"],
+            "oss_writes": largest["first_writes"],
+            "oss_by_method": largest["first_oss_by_method"],
+        }
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from bench.markdown import table
+    from bench.report_sections import render_scale
+    from bench.scale_section import goal_targets, scale_goals
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,5000", help="target counts, comma-separated (default 1000,5000)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per OpenSearch call (default 0.05)")
     parser.add_argument("--fc-cpu", type=float, default=0.1, help="also run in a cgroup of this many CPUs; 0 = off")
+    parser.add_argument("--discovery-groups", type=int, default=DISCOVERY_GROUPS, help="app groups (default 10)")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         parser.error(f"--sizes {args.sizes!r} must be whole numbers separated by commas")
-    runtime = venv_runtime()
+    if not sizes:
+        parser.error("--sizes names no target count")
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     log_dir = Path(tempfile.mkdtemp(prefix="taskwatch-scale-"))
-    rows = []
-    started = time.monotonic()
-    runtimes = [runtime]
-    limit = CpuLimit(args.fc_cpu) if args.fc_cpu else None
-    if limit is not None and limit.problem is None:
-        runtimes.append(runtime.limited(limit))
-    elif limit is not None:
-        print(f"scale: no {args.fc_cpu} vCPU runs: {limit.problem}", file=sys.stderr)
-    try:
-        for rt in runtimes:
-            for size in sizes:
-                print(f"scale: {size} targets on {rt.label} …", file=sys.stderr, flush=True)
-                try:
-                    rows.append(idle_row(rt, size, args.latency, log_dir))
-                except RuntimeError as err:  # a tick that does not fit is a figure too
-                    rows.append({"runtime": rt.label, "targets": size, "error": str(err)[:300]})
-        discovery = discovery_tick(runtime, args.latency, log_dir)
-    finally:
-        if limit is not None:
-            limit.close()
-    result = {
-        "latency_s": args.latency,
-        "idle": rows,
-        "discovery": discovery,
-        "seconds": round(time.monotonic() - started, 1),
-    }
-    print("| runtime | targets | idle tick | first tick | first tick's OSS writes | peak RSS | idle calls |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        if "error" in r:
-            print(f"| {r['runtime']} | {r['targets']:,} | failed: {r['error']} | | | | |")
-            continue
-        c = r["idle_calls"]
-        print(
-            f"| {r['runtime']} | {r['targets']:,} | {r['idle_s']} s | {r['first_s']} s | {r['first_writes']:,} "
-            f"| {r['peak_rss_mb']} MB | {c['opensearch']:,} OpenSearch, {c['oss_reads']} OSS reads, "
-            f"{c['oss_writes']} writes |"
-        )
-    sizes_seen = [r["state_bytes_per_target"] for r in rows if "state_bytes_per_target" in r]
-    print(f"\nstate.json: {sizes_seen[0] if sizes_seen else '-'} bytes per target (as stored)")
-    d = discovery
+    result = scale_figures(venv_runtime(), sizes, args.latency, args.fc_cpu, log_dir, progress, args.discovery_groups)
+    result["goal_targets"] = goal_targets(sizes)
+    goals = scale_goals(result)
+    print("\n".join(render_scale(result, number="")).strip())
     print(
-        f"discovery tick, {d['app_groups']} app groups x {d['functions']} functions ({d['targets']} instances): "
-        f"{d['wall_s']} s, {d['listing_calls']} listing calls, {d['opensearch_calls']} OpenSearch calls in all, "
-        f"{d['oss_reads']} OSS reads, {d['oss_writes']} OSS writes"
+        "\n"
+        + table(["goal", "measured", "met"], ((g["goal"], g["value"], "yes" if g["met"] else "**no**") for g in goals))
     )
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

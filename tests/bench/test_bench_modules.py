@@ -21,3 +21,9 @@ def test_the_cold_child_runs_every_variant_the_report_labels() -> None:
 
 def test_the_bench_finds_the_python_the_build_finds() -> None:
     assert find_python312(None) == find_python(None, RUNTIMES["python3.12"])
+
+
+def test_every_bench_module_stays_small() -> None:
+    # Small modules that each do one part: a section that grows past this gets a module of its own.
+    sizes = {path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in (ROOT / "bench").glob("*.py")}
+    assert {name: n for name, n in sizes.items() if n >= 400} == {}
