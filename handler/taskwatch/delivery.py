@@ -77,12 +77,13 @@ class Delivery:
     elsewhere: list[Change] = field(default_factory=list)  # another tick delivered them
     busy: list[Change] = field(default_factory=list)  # another tick is delivering them
     pending: list[Change] = field(default_factory=list)  # not delivered: they wait in the outbox
+    held: list[Change] = field(default_factory=list)  # not urgent, in quiet hours: they wait in the outbox
     cause: str | None = None  # why the delivery failed
     rate_limited: bool = False
 
     @property
     def attempted(self) -> list[Change]:
-        return [*self.sent, *self.elsewhere, *self.busy, *self.pending]
+        return [*self.sent, *self.elsewhere, *self.busy, *self.pending, *self.held]
 
     @property
     def failed(self) -> bool:
@@ -172,8 +173,12 @@ def deliver_all(
     tick_id: str,
     now_ms: int,
     concurrency: int,
+    quiet: bool = False,
 ) -> Round:
     """Each channel gets what it owes (oldest first) and the new changes routed to it, in parallel.
+
+    In quiet hours only urgent changes go out; the others wait in the outbox and go out together
+    with the first digest after the window.
 
     A channel failing ``error_ticks`` deliveries in a row is told to the others once
     (``channel_failing``), then ``channel_ok`` when it delivers again; those go out in a second
@@ -183,8 +188,12 @@ def deliver_all(
 
     def attempt(outlet: Outlet, todo: list[Change]) -> Delivery:
         name = outlet.channel.name
+        held = [c for c in todo if quiet and not c.urgent]
+        todo = [c for c in todo if not (quiet and not c.urgent)]
         mentions = tuple(dict.fromkeys(m for c in todo for m in destinations(c, routes, channels).get(name, ())))
-        return deliver(outlet, todo, mentions, store, tick_id=tick_id, now_ms=now_ms, concurrency=concurrency)
+        done = deliver(outlet, todo, mentions, store, tick_id=tick_id, now_ms=now_ms, concurrency=concurrency)
+        done.held = held
+        return done
 
     routed = _route(changes, routes, channels)
     owed = {o.channel.name: owed_before.get(o.channel.name, ChannelState()) for o in outlets}
@@ -232,7 +241,7 @@ def _settled(owed: ChannelState, done: Delivery) -> ChannelState:
     dropped = 0 if done.sent and not done.failed else owed.dropped
     if owed.dropped and not dropped:
         logs.event("outbox_dropped_told", channel=done.channel, dropped=owed.dropped)
-    return enqueue(replace(owed, pending=tuple(waiting), dropped=dropped), [*done.pending, *done.busy])
+    return enqueue(replace(owed, pending=tuple(waiting), dropped=dropped), [*done.pending, *done.busy, *done.held])
 
 
 def _after(
@@ -250,6 +259,10 @@ def _after(
         )
         logs.event("channel_failed", logging.WARNING, channel=name, failures=failures, cause=done.cause)
         return replace(state, failures=failures, alerted=owed.alerted or due, last_error=done.cause), alert
+    if not done.sent and not done.elsewhere:
+        # Nothing reached the channel (another tick holds its changes and may be failing with
+        # them, or nothing was due): no news of it, so its run of failures and its alert stand.
+        return state, None
     if owed.alerted:
         detail = f"{name} delivers again after {owed.failures} failed tick(s)"
         alert = channel_change(name, ChangeKind.CHANNEL_OK, base_rev, owed.failures, detail)

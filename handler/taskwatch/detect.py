@@ -11,18 +11,23 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from .digest import format_duration
+from .insight import add_sample, compare_metrics, eta, metric_line, regressions
 from .model import (
+    NO_INSIGHT,
     RUNNING,
     TERMINAL,
     Change,
     ChangeKind,
     FailureKind,
+    Insight,
     Observation,
     ReadFailure,
     State,
     TargetState,
     Task,
 )
+from .run_records import previous_figures, record_finished
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,9 @@ class Rules:
     progress_step: float = 25
     stall_minutes: float = 60
     error_ticks: int = 3
+    regression_pct: float = 0  # 0: no regression changes
+    lower_is_better: tuple[str, ...] = ()  # metric names; empty: by their names (loss, error, ...)
+    remind_hours: float = 0  # 0: no reminders
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,9 @@ class _Target:
         run: str | None = None,
         old_status: str | None = None,
         detail: str = "",
+        insight: Insight = NO_INSIGHT,
     ) -> Change:
-        return Change(self.key, kind, self.base, discriminator, task, old_status=old_status, detail=detail, run=run)
+        return Change(self.key, kind, self.base, discriminator, task, old_status, detail, run, insight)
 
 
 def progress_bucket(progress: float, step: float) -> int:
@@ -94,24 +103,30 @@ def detect(
 
 def _detect_target(t: _Target, old: TargetState | None, obs: Observation) -> tuple[list[Change], TargetState]:
     if obs.failure is not None or obs.task is None:
-        return failed_read(t, old, obs.failure or ReadFailure(FailureKind.INVALID, "no task in the answer"))
+        changes, entry = failed_read(t, old, obs.failure or ReadFailure(FailureKind.INVALID, "no task in the answer"))
+        return remind(t, changes, entry)
     task = obs.task
     if old is None or old.generation is None:
         return first_sight(t, old, task)
     changes = recovery(t, old, obs)
     entry = replace(old, error_count=0, last_error=None, error_alerted=False, not_found=False)
+    if changes:  # told that it reads again: a reminder about being unreadable starts over
+        entry = replace(entry, told_at=0, failing_since=0)
     if task.generation != old.generation:
-        fresh = _entry_from_task(task, t.now)
-        return changes + new_runs(t, old, obs), replace(fresh, rev=entry.rev)
+        found, entry = new_runs(t, entry, obs)
+        return remind(t, changes + found, entry)
     entry = _with_task(entry, task)
     if task.status != old.status:
-        changes.append(status_change(t, old, task))
-        return changes, replace(entry, stalled=False, progress_since=t.now)
+        found, entry = status_change(t, entry, old.status, task, obs.earlier)
+        return changes + found, replace(entry, stalled=False, progress_since=t.now)
     if task.status != RUNNING:
-        return changes, entry
+        return remind(t, changes, entry)
     if task.progress != old.progress:
-        changes.extend(progress(t, old, task))
-        return changes, replace(entry, progress_since=t.now, stalled=False)
+        entry = replace(
+            entry, progress_since=t.now, stalled=False, history=add_sample(old.history, t.now, task.progress)
+        )
+        changes.extend(progress(t, old, entry, task))
+        return changes, entry
     stall = stalled(t, old, task)
     if stall is not None:
         return [*changes, stall], replace(entry, stalled=True)
@@ -122,6 +137,8 @@ def first_sight(t: _Target, old: TargetState | None, task: Task) -> tuple[list[C
     """A target without a known run: "now watching" (after "recovered" if an error alert was out)."""
     watching = t.change(ChangeKind.WATCHING, f"{task.generation}:{task.status}", task)
     fresh = _entry_from_task(task, t.now)
+    if task.status in TERMINAL:
+        fresh = record_finished(fresh, task, t.now)
     if old is not None and old.error_alerted:  # an error alert is always followed by "recovered"
         detail = f"reads work again after: {old.last_error}"
         return [t.change(ChangeKind.RECOVERED, task.generation, task, detail=detail), watching], fresh
@@ -141,35 +158,85 @@ def recovery(t: _Target, old: TargetState, obs: Observation) -> list[Change]:
     return [t.change(ChangeKind.RECOVERED, about.generation, about, detail=detail)]
 
 
-def new_runs(t: _Target, old: TargetState, obs: Observation) -> list[Change]:
-    """The stored run's final status if it changed, then every newer run, oldest first."""
+def new_runs(t: _Target, old: TargetState, obs: Observation) -> tuple[list[Change], TargetState]:
+    """The stored run's final status if it changed, then every newer run, oldest first; the entry
+    becomes the newest run's, keeping what finished runs taught (durations, metrics)."""
     assert obs.task is not None
     changes: list[Change] = []
+    entry = old
     stored = obs.stored_run
     if stored is not None and stored.generation == old.generation and stored.status != old.status:
-        changes.append(status_change(t, old, stored))
+        found, entry = status_change(t, entry, old.status, stored, obs.earlier)
+        changes.extend(found)
     for run in (*obs.between, obs.task):
         changes.append(t.change(ChangeKind.NEW_RUN, run.generation, run))
         if run.status in TERMINAL:  # started and ended between two ticks: its final status too
-            changes.append(t.change(ChangeKind.STATUS, f"{run.generation}:{run.status}", run))
-    return changes
+            found, entry = status_change(t, entry, None, run, obs.earlier)
+            changes.extend(found)
+    fresh = _entry_from_task(obs.task, t.now)
+    kept = replace(fresh, rev=old.rev, runs=entry.runs, success_metrics=entry.success_metrics)
+    if obs.task.status in TERMINAL:
+        kept = replace(kept, told_at=entry.told_at, failing_since=entry.failing_since)
+    return changes, kept
 
 
-def status_change(t: _Target, old: TargetState, task: Task) -> Change:
-    return t.change(ChangeKind.STATUS, f"{task.generation}:{task.status}", task, old_status=old.status)
+def status_change(
+    t: _Target, entry: TargetState, old_status: str | None, task: Task, earlier: tuple[Task, ...] = ()
+) -> tuple[list[Change], TargetState]:
+    """A run's new status; a run that finished is compared with the runs before it (its duration
+    against the last finished run, its metrics against the last successful run, a ``regression``
+    when one got worse by more than regression_pct), and remembered for the runs after it."""
+    discriminator = f"{task.generation}:{task.status}"
+    if task.status not in TERMINAL:
+        return [t.change(ChangeKind.STATUS, discriminator, task, old_status=old_status)], replace(entry, history=())
+    duration, metrics = previous_figures(entry, earlier, task.generation)
+    insight = Insight(last_duration_ms=duration, previous_metrics=metrics)
+    changes = [t.change(ChangeKind.STATUS, discriminator, task, old_status=old_status, insight=insight)]
+    if task.status == "success" and metrics:
+        deltas = compare_metrics(task.metrics, metrics, t.rules.lower_is_better)
+        worse = regressions(deltas, t.rules.regression_pct)
+        if worse:
+            detail = "worse than the last successful run: " + ", ".join(metric_line(d) for d in worse)
+            changes.append(t.change(ChangeKind.REGRESSION, task.generation, task, detail=detail, insight=insight))
+    return changes, record_finished(entry, task, t.now)
 
 
-def progress(t: _Target, old: TargetState, task: Task) -> list[Change]:
-    """A crossing of a progress step (one per tick, however many steps), and "moving again"."""
+def progress(t: _Target, old: TargetState, entry: TargetState, task: Task) -> list[Change]:
+    """A crossing of a progress step (one per tick, however many steps), and "moving again"; both
+    with the ETA and the trend of the progress samples."""
     changes: list[Change] = []
     step = t.rules.progress_step
     bucket = progress_bucket(task.progress, step)
+    insight = Insight(eta_ms=eta(entry.history, t.now) or 0, trend=tuple(p for _, p in entry.history), at_ms=t.now)
     if step > 0 and bucket > progress_bucket(old.progress, step):
         reached = f"{bucket * step:g}"
-        changes.append(t.change(ChangeKind.PROGRESS, f"{task.generation}:{reached}", task, detail=reached))
+        changes.append(
+            t.change(ChangeKind.PROGRESS, f"{task.generation}:{reached}", task, detail=reached, insight=insight)
+        )
     if old.stalled:
-        changes.append(t.change(ChangeKind.MOVING, f"{task.generation}:{task.progress:g}", task))
+        changes.append(t.change(ChangeKind.MOVING, f"{task.generation}:{task.progress:g}", task, insight=insight))
     return changes
+
+
+def remind(t: _Target, changes: list[Change], entry: TargetState) -> tuple[list[Change], TargetState]:
+    """A target whose latest run failed, or that cannot be read, told again every remind_hours from
+    the last time it was told, until it recovers or a newer run starts."""
+    every = t.rules.remind_hours * 3_600_000
+    troubled = entry.status == "failed" or entry.error_alerted
+    if changes or every <= 0 or not troubled or not entry.told_at or t.now - entry.told_at < every:
+        return changes, entry
+    since = entry.failing_since or entry.told_at
+    what = "unreadable" if entry.error_alerted else "failing"
+    hours = (t.now - since) // 3_600_000
+    detail = f"still {what} for {hours}h" if hours else f"still {what} for {format_duration(t.now - since)}"
+    reminder = t.change(
+        ChangeKind.REMINDER,
+        f"{entry.generation}:{entry.told_at}",
+        run=entry.generation,
+        detail=detail,
+        insight=Insight(since_ms=since),
+    )
+    return [reminder], replace(entry, told_at=t.now)
 
 
 def stalled(t: _Target, old: TargetState, task: Task) -> Change | None:
@@ -199,7 +266,8 @@ def failed_read(t: _Target, old: TargetState | None, failure: ReadFailure) -> tu
     if count >= t.rules.error_ticks and not entry.error_alerted:
         detail = f"{count} failed reads in a row; last: {cause}"
         alert = t.change(ChangeKind.ERROR, "", run=entry.generation, detail=detail)
-        return [alert], replace(entry, error_alerted=True)
+        since = entry.failing_since or t.now
+        return [alert], replace(entry, error_alerted=True, told_at=t.now, failing_since=since)
     return [], entry
 
 
@@ -217,4 +285,5 @@ def _with_task(entry: TargetState, task: Task) -> TargetState:
 
 
 def _entry_from_task(task: Task, now: int) -> TargetState:
-    return _with_task(TargetState(generation=task.generation, progress_since=now), task)
+    history = ((now, task.progress),) if task.status == RUNNING else ()
+    return _with_task(TargetState(generation=task.generation, progress_since=now, history=history), task)

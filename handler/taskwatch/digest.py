@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from . import insight
 from .kinds import KINDS, icon
-from .model import TERMINAL, Change, ChangeKind
+from .model import NO_INSIGHT, TERMINAL, Change, ChangeKind, Insight
 
 BAR_WIDTH = 10
 # One task's block stays a few KB, so one huge task never pushes every other task out of a digest.
@@ -45,6 +46,7 @@ class DigestStyle:
     mentions: tuple[str, ...] = ()  # pinged on urgent digests
     mention_text: Callable[[tuple[str, ...]], str] = _no_mention_text  # text that makes them ping
     keyword: str | None = None  # a word every message must contain
+    zone: str = "UTC"  # how times are shown: "UTC", an IANA name or ±HH:MM
 
 
 def with_mentions(style: DigestStyle, extra: tuple[str, ...]) -> DigestStyle:
@@ -58,7 +60,11 @@ def progress_bar(progress: float) -> str:
     return "█" * filled + "░" * (BAR_WIDTH - filled) + f" {progress:g}%"
 
 
-def format_time(ms: int) -> str:
+def format_time(ms: int, zone: str = "UTC") -> str:
+    """``2026-11-28 09:30 UTC``, or in another zone with its offset: ``2026-11-28 17:30 (+08:00)``."""
+    if zone != "UTC":
+        shown: str = insight.format_time(ms, insight.zone(zone))
+        return shown
     if ms <= 0:
         return "unknown"
     try:
@@ -92,8 +98,9 @@ def headline(change: Change) -> str:
     return text
 
 
-def render_group(changes: list[Change]) -> str:
-    """One block per target and generation: a headline per change, then the task's facts once."""
+def render_group(changes: list[Change], zone: str = "UTC") -> str:
+    """One block per target and generation: a headline per change, then the task's facts once,
+    with what the team would otherwise look up (ETA and trend, the comparison with earlier runs)."""
     last = changes[-1]
     generation = f" · gen {last.generation}" if last.generation else ""
     lines = [f"**{last.target}**{generation}"]
@@ -104,20 +111,31 @@ def render_group(changes: list[Change]) -> str:
     if all(c.new_status is None for c in changes):
         # No task behind these (not found, cannot read, recovered while still not found): no facts.
         return "\n".join(lines)
-    lines.append(f"- progress: {progress_bar(last.progress)}")
+    seen = next((c.insight for c in reversed(changes) if c.insight != NO_INSIGHT), NO_INSIGHT)
+    trend = insight.sparkline(seen.trend) if len(seen.trend) > 1 else ""
+    lines.append(f"- progress: {progress_bar(last.progress)}" + (f" {trend}" if trend else ""))
     finished = last.new_status in TERMINAL
+    if seen.eta_ms and not finished:
+        lines.append(f"- ETA: {insight.format_eta(seen.eta_ms, seen.at_ms, insight.zone(zone))}")
     if last.start_time or finished:
-        timing = f"- started {format_time(last.start_time)}"
+        timing = f"- started {format_time(last.start_time, zone)}"
         if finished or last.end_time:
-            timing += f", ended {format_time(last.end_time)}"
+            timing += f", ended {format_time(last.end_time, zone)}"
             if last.start_time and last.end_time >= last.start_time:
-                timing += f", took {format_duration(last.end_time - last.start_time)}"
+                took = last.end_time - last.start_time
+                timing += ", " + insight.duration_line(took, seen.last_duration_ms or None)
         lines.append(timing)
     if last.metrics:
-        lines.append(_capped("- metrics: ", [f"{k}={v}" for k, v in last.metrics], ", ", MAX_METRICS))
+        lines.append(_capped("- metrics: ", _metric_items(last, seen), ", ", MAX_METRICS))
     if last.errors:
         lines.append(_capped("- errors: ", list(last.errors), "; ", MAX_ERRORS))
     return "\n".join(lines)
+
+
+def _metric_items(last: Change, seen: Insight) -> list[str]:
+    """Each metric, against the previous successful run's where both are numbers."""
+    deltas = {d.name: d for d in insight.compare_metrics(last.metrics, seen.previous_metrics, ())}
+    return [insight.metric_line(deltas[k]) if k in deltas else f"{k}={v}" for k, v in last.metrics]
 
 
 def _capped(prefix: str, items: list[str], separator: str, limit: int) -> str:
@@ -165,7 +183,7 @@ def render(changes: list[Change], style: DigestStyle) -> Message:
 
     def first(k: int) -> Message:
         """The first ``k`` blocks, and one "+N more" line for the changes of the others."""
-        blocks.extend(_safe_block(g) for g in groups[len(blocks) : k])
+        blocks.extend(_safe_block(g, style.zone) for g in groups[len(blocks) : k])
         left = len(changes) - sum(len(g) for g in groups[:k])
         return assemble([*blocks[:k], *([_more(left)] if left else [])])
 
@@ -192,10 +210,10 @@ def _more(count: int) -> str:
     return f"… +{count} more (see GET /status or `taskwatch status`)"
 
 
-def _safe_block(changes: list[Change]) -> str:
+def _safe_block(changes: list[Change], zone: str) -> str:
     """A task's block; if its data cannot be shown, a line that says so (the others still go out)."""
     try:
-        return render_group(changes)
+        return render_group(changes, zone)
     except Exception as err:
         kinds = ", ".join(sorted({c.kind.value for c in changes}))
         return f"**{changes[-1].target}**\n- {kinds} (details cannot be shown: {type(err).__name__})"

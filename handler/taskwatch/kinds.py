@@ -23,6 +23,8 @@ class ChangeKind(str, enum.Enum):
     REMOVED = "removed"  # a discovered instance is no longer listed
     CHANNEL_FAILING = "channel_failing"  # a channel failed error_ticks deliveries in a row (told to the others)
     CHANNEL_OK = "channel_ok"  # that channel delivered again
+    REGRESSION = "regression"  # a metric worse than the previous successful run's by more than regression_pct
+    REMINDER = "reminder"  # a failed or unreadable target told again every remind_hours
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ KINDS: dict[ChangeKind, KindInfo] = {
     ChangeKind.REMOVED: KindInfo("no longer listed", "🗑️", shows_detail=True),
     ChangeKind.CHANNEL_FAILING: KindInfo("channel failing", "📵", urgent=True, shows_detail=True),
     ChangeKind.CHANNEL_OK: KindInfo("channel delivers again", "📶", shows_detail=True),
+    ChangeKind.REGRESSION: KindInfo("regression", "⚠️", urgent=True, shows_detail=True),
+    ChangeKind.REMINDER: KindInfo("reminder", "⏰", shows_detail=True),
 }
 
 

@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from .kinds import ChangeKind, is_urgent
-from .state import STATE_FORMAT, Listing, State, TargetState
+from .state import STATE_FORMAT, FinishedRun, Listing, State, TargetState
 
 __all__ = [
+    "NO_INSIGHT",
     "RUNNING",
     "STATE_FORMAT",
     "TERMINAL",
     "Change",
     "ChangeKind",
     "FailureKind",
+    "FinishedRun",
+    "Insight",
     "Listing",
     "Observation",
     "ReadFailure",
@@ -70,6 +73,22 @@ class Observation:
     failure: ReadFailure | None = None
     stored_run: Task | None = None
     between: tuple[Task, ...] = ()  # @latest: runs that started after the stored one and before ``task``, oldest first
+    earlier: tuple[Task, ...] = ()  # runs older than the stored one, newest first, when the answer had them
+
+
+@dataclass(frozen=True)
+class Insight:
+    """What a change tells beyond the run itself: the figures a team would otherwise look up."""
+
+    eta_ms: int = 0  # a running task's estimated end (0: none yet)
+    trend: tuple[float, ...] = ()  # its progress samples, oldest first (a sparkline)
+    last_duration_ms: int = 0  # a finished run: the previous finished run's duration (0: none)
+    previous_metrics: tuple[tuple[str, str], ...] = ()  # ... and the previous successful run's metrics
+    since_ms: int = 0  # a reminder: when the trouble was first told
+    at_ms: int = 0  # when these figures were computed (an ETA's "~35m left" counts from it)
+
+
+NO_INSIGHT = Insight()
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,7 @@ class Change:
     old_status: str | None = None
     detail: str = ""
     run: str | None = None
+    insight: Insight = NO_INSIGHT  # not part of the id: the same change, however it is told
 
     @property
     def id(self) -> str:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .kinds import ChangeKind
-from .model import Change, Task
-from .state import STREAK_FIELDS
+from .model import NO_INSIGHT, Change, Insight, Task
+from .state import MAX_HISTORY, STREAK_FIELDS
 from .stored import count, dump, load, number, text
 
 MAX_PENDING = 500  # per channel; older changes are dropped, and counted
@@ -74,11 +74,6 @@ def task_to_json(task: Task) -> dict[str, Any]:
 def task_from_json(data: Any) -> Task:
     if not isinstance(data, dict):
         raise ValueError("a pending change's task is not an object")
-    metrics = data.get("metrics", [])
-    if not isinstance(metrics, list) or not all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in metrics
-    ):
-        raise ValueError("a pending change's metrics are not pairs of strings")
     errors = data.get("errors", [])
     if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
         raise ValueError("a pending change's errors are not strings")
@@ -92,9 +87,17 @@ def task_from_json(data: Any) -> Task:
         start_time=count(data, "startTime"),
         end_time=count(data, "endTime"),
         run_id=text(data, "runId") or "",
-        metrics=tuple((k, v) for k, v in metrics),
+        metrics=_pairs(data.get("metrics", [])),
         errors=tuple(errors),
     )
+
+
+def _pairs(raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in raw
+    ):
+        raise ValueError("a pending change's metrics are not pairs of strings")
+    return tuple((k, v) for k, v in raw)
 
 
 def change_to_json(change: Change) -> dict[str, Any]:
@@ -110,7 +113,33 @@ def change_to_json(change: Change) -> dict[str, Any]:
     }
     if change.task is not None:
         data["task"] = task_to_json(change.task)
+    if change.insight != NO_INSIGHT:
+        data["insight"] = insight_to_json(change.insight)
     return data
+
+
+def insight_to_json(seen: Insight) -> dict[str, Any]:
+    return {
+        **dump(seen, INSIGHT_FIELDS),
+        "trend": list(seen.trend),
+        "previousMetrics": [list(pair) for pair in seen.previous_metrics],
+    }
+
+
+def insight_from_json(data: Any) -> Insight:
+    if not isinstance(data, dict):
+        raise ValueError("a pending change's insight is not an object")
+    trend = data.get("trend", [])
+    if not isinstance(trend, list) or len(trend) > MAX_HISTORY:
+        raise ValueError("a pending change's trend is not a list of at most 20 samples")
+    return Insight(
+        **load(Insight, data, INSIGHT_FIELDS),
+        trend=tuple(number({"p": p}, "p") for p in trend),
+        previous_metrics=_pairs(data.get("previousMetrics", [])),
+    )
+
+
+INSIGHT_FIELDS = ("eta_ms", "last_duration_ms", "since_ms", "at_ms")
 
 
 def change_from_json(data: Any) -> Change:
@@ -132,4 +161,5 @@ def change_from_json(data: Any) -> Change:
         old_status=text(data, "oldStatus"),
         detail=text(data, "detail") or "",
         run=text(data, "run"),
+        insight=insight_from_json(data["insight"]) if "insight" in data else NO_INSIGHT,
     )

@@ -36,10 +36,11 @@ def observe(
     def one(target: Target) -> Observation:
         if deadline is not None and time.monotonic() > deadline:
             return Observation(failure=ReadFailure(FailureKind.TRANSIENT, "not read: the tick ran out of time"))
+        old = previous.targets.get(target.key) if previous else None
         try:
             if target.generation is not None:
-                return Observation(task=reader.get_task(target, target.generation))
-            return observe_latest(target, previous.targets.get(target.key) if previous else None, reader)
+                return observe_fixed(target, old, reader)
+            return observe_latest(target, old, reader)
         # Scrubbed here, at the source: a remote error may echo a credential, and this text goes
         # on to the state, the chat and the HTTP answers.
         except OpenSearchError as err:
@@ -59,6 +60,22 @@ def observe(
     return {target.key: result for target, result in zip(targets, results, strict=True)}
 
 
+def observe_fixed(target: Target, old: TargetState | None, reader: TaskReader) -> Observation:
+    """A run named by its generation; when it has just finished and the state holds no earlier run to
+    compare it with, one ListFunctionTasks call for the runs before it."""
+    task = reader.get_task(target, target.generation or "")
+    just_finished = task.status in TERMINAL and old is not None and old.status != task.status
+    if not just_finished or old is None or old.runs or old.success_metrics:
+        return Observation(task=task)
+    try:
+        listed = reader.list_tasks(target, 1, LIST_PAGE_SIZE)
+    except OpenSearchError as err:  # the comparison is extra: its failure costs the change nothing
+        logs.event("earlier_runs_unread", logging.WARNING, target=target.key, cause=scrub(str(err)))
+        listed = []
+    earlier = [t for t in listed if t.generation != task.generation and t.start_time <= task.start_time]
+    return Observation(task=task, earlier=tuple(earlier))
+
+
 def observe_latest(target: Target, old: TargetState | None, reader: TaskReader) -> Observation:
     """The newest run of an ``@latest`` target, every run that started after the stored one, and
     the stored one as it is now (so its final status is not lost).
@@ -70,11 +87,12 @@ def observe_latest(target: Target, old: TargetState | None, reader: TaskReader) 
     known = old.generation if old is not None else None
     newer: list[Task] = []
     found: Task | None = None
+    earlier: tuple[Task, ...] = ()  # runs older than the stored one on the same page: no extra call
     for page in range(1, MAX_LIST_PAGES + 1):
         tasks = reader.list_tasks(target, page, LIST_PAGE_SIZE)
-        for task in tasks:
+        for index, task in enumerate(tasks):
             if task.generation == known:
-                found = task
+                found, earlier = task, tuple(tasks[index + 1 :])
                 break
             if all(task.generation != seen.generation for seen in newer):
                 newer.append(task)
@@ -83,7 +101,7 @@ def observe_latest(target: Target, old: TargetState | None, reader: TaskReader) 
     if not newer:
         if found is None:
             return Observation(failure=ReadFailure(FailureKind.NOT_FOUND, "no task in this instance yet"))
-        return Observation(task=found)
+        return Observation(task=found, earlier=earlier)
     newest, older = newer[0], newer[1:]
     if old is None or known is None:
         return Observation(task=newest)  # first sight: only the newest run is watched
@@ -95,4 +113,4 @@ def observe_latest(target: Target, old: TargetState | None, reader: TaskReader) 
                 found = reader.get_task(target, known)
             except TaskNotFound as err:
                 logs.event("previous_generation_gone", logging.WARNING, target=target.key, cause=str(err))
-    return Observation(task=newest, stored_run=found, between=tuple(reversed(older)))
+    return Observation(task=newest, stored_run=found, between=tuple(reversed(older)), earlier=earlier)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from .stored import count as _count
 from .stored import dump, load
+from .stored import number as _number
+from .stored import text as _text
 
 if TYPE_CHECKING:
     from .outbox import ChannelState
@@ -30,32 +32,98 @@ class TargetState:
     error_count: int = 0
     error_alerted: bool = False
     last_error: str | None = None
+    history: tuple[tuple[int, float], ...] = ()  # (ms, progress) samples of the running run, oldest first
+    runs: tuple[FinishedRun, ...] = ()  # the last finished runs, oldest first (durations, the summary)
+    success_metrics: tuple[tuple[str, str], ...] = ()  # the last successful run's metrics
+    told_at: int = 0  # ms: a failed run or an unreadable target was last told (reminders count from it)
+    failing_since: int = 0  # ms: that trouble was first told
 
     def to_json(self) -> dict[str, Any]:
-        return {**dump(self, TARGET_FIELDS), "metrics": dict(self.metrics), "errors": list(self.errors)}
+        data = {**dump(self, TARGET_FIELDS), "metrics": dict(self.metrics), "errors": list(self.errors)}
+        if self.history:
+            data["history"] = [[ms, progress] for ms, progress in self.history]
+        if self.runs:
+            data["runs"] = [[r.generation, r.status, r.start_time, r.end_time] for r in self.runs]
+        if self.success_metrics:
+            data["successMetrics"] = dict(self.success_metrics)
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> TargetState:
         """Raise ValueError for any value of a wrong type or out of range: the state is then corrupt."""
         if not isinstance(data, dict):
             raise ValueError("a target entry is not an object")
-        metrics = data.get("metrics", {})
-        if not isinstance(metrics, dict) or not all(isinstance(v, (str, int, float)) for v in metrics.values()):
-            raise ValueError("metrics is not an object of plain values")
         errors = data.get("errors") or []
         if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
             raise ValueError("errors is not a list of strings")
-        metrics_pairs = tuple((str(k), str(v)) for k, v in metrics.items())
-        entry = cls(**load(cls, data, TARGET_FIELDS), metrics=metrics_pairs, errors=tuple(errors))
+        entry = cls(
+            **load(cls, data, TARGET_FIELDS),
+            metrics=_metrics(data, "metrics"),
+            errors=tuple(errors),
+            history=_history(data.get("history", [])),
+            runs=_runs(data.get("runs", [])),
+            success_metrics=_metrics(data, "successMetrics"),
+        )
         if not 0 <= entry.progress <= 100:
             raise ValueError(f"progress {entry.progress!r} is not between 0 and 100")
         return entry
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    generation: str
+    status: str
+    start_time: int
+    end_time: int
+
+    @property
+    def duration(self) -> int:
+        return self.end_time - self.start_time if self.start_time and self.end_time >= self.start_time else 0
+
+
+MAX_HISTORY = 20
+MAX_RUNS = 10
+
+
+def _metrics(data: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
+    metrics = data.get(key, {})
+    if not isinstance(metrics, dict) or not all(isinstance(v, (str, int, float)) for v in metrics.values()):
+        raise ValueError(f"{key} is not an object of plain values")
+    return tuple((str(k), str(v)) for k, v in metrics.items())
+
+
+def _history(raw: Any) -> tuple[tuple[int, float], ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_HISTORY:
+        raise ValueError("history is not a list of at most 20 samples")
+    samples = []
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 2:
+            raise ValueError("a history sample is not [ms, progress]")
+        pair = {"ms": item[0], "progress": item[1]}
+        samples.append((_count(pair, "ms"), _number(pair, "progress")))
+    return tuple(samples)
+
+
+def _runs(raw: Any) -> tuple[FinishedRun, ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_RUNS:
+        raise ValueError("runs is not a list of at most 10 runs")
+    runs = []
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 4:
+            raise ValueError("a finished run is not [generation, status, start, end]")
+        run = dict(zip(("generation", "status", "start", "end"), item, strict=True))
+        generation, status = _text(run, "generation"), _text(run, "status")
+        if generation is None or status is None:
+            raise ValueError("a finished run has no generation or status")
+        runs.append(FinishedRun(generation, status, _count(run, "start"), _count(run, "end")))
+    return tuple(runs)
 
 
 # The plain fields of a target entry and of a run of failures (a wildcard's listings, a channel's
 # deliveries: how many in a row, whether told, why), stored under their camelCase names.
 TARGET_FIELDS: tuple[str, ...] = ("rev", "generation", "status", "progress", "start_time", "end_time")
 TARGET_FIELDS += ("progress_since", "stalled", "not_found", "error_count", "error_alerted", "last_error")
+TARGET_FIELDS += ("told_at", "failing_since")
 STREAK_FIELDS = ("failures", "alerted", "last_error")
 
 

@@ -20,6 +20,7 @@ from . import jsonsafe, logs
 from .delivery import Delivery, Outlet, Round, deliver_all
 from .detect import Rules, detect
 from .discovery import discover, with_listings
+from .insight import in_quiet, zone
 from .model import Change, ReadFailure, State
 from .outbox import ChannelState
 from .ports import Notifier, StateStore, StoreError, TaskReader
@@ -72,7 +73,7 @@ class TickResult:
         elsewhere = {c.id for c in self.already_sent}
         where: dict[str, dict[str, str]] = {}
         for name, delivery in self.deliveries.items():
-            for kind in ("sent", "elsewhere", "busy", "pending"):
+            for kind in ("sent", "elsewhere", "busy", "pending", "held"):
                 for change in getattr(delivery, kind):
                     where.setdefault(change.id, {})[name] = kind
         return {
@@ -165,7 +166,14 @@ def run_tick(
     found = discover(settings, previous, reader, now_ms()) if any(t.is_wildcard for t in settings.targets) else None
     targets = found.targets if found else settings.targets
     observations = observe(targets, previous, reader, settings.concurrency, deadline)
-    rules = Rules(settings.progress_step, settings.stall_minutes, settings.error_ticks)
+    rules = Rules(
+        settings.progress_step,
+        settings.stall_minutes,
+        settings.error_ticks,
+        settings.regression_pct,
+        settings.lower_is_better,
+        settings.remind_hours,
+    )
     now = now_ms()
     changes, computed = detect(previous, observations, now, rules)
     if found:
@@ -194,6 +202,7 @@ def run_tick(
         tick_id=tick_id,
         now_ms=now,
         concurrency=settings.concurrency,
+        quiet=in_quiet(settings.quiet_hours, now, zone(settings.timezone)) if settings.quiet_hours else False,
     )
     result.record(done)
     computed = replace(computed, channels={k: v for k, v in done.owed.items() if v != ChannelState()})
