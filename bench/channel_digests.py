@@ -103,9 +103,9 @@ def digest_changes(count: int = DIGEST_CHANGES) -> list[Any]:
 
 def budget(platform: str) -> int | None:
     """The platform's byte budget (its module's MAX_BYTES; Lark's are Feishu's); None: no budget."""
-    from taskwatch.notifiers import REGISTRY
+    from taskwatch.notifiers import load
 
-    module = REGISTRY["feishu" if platform == "lark" else platform]
+    module = load("feishu" if platform == "lark" else platform)
     value = getattr(module, "MAX_BYTES", None)
     return int(value) if value is not None else None
 

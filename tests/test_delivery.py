@@ -32,8 +32,10 @@ class Recorder:
     failing: DeliveryError | None = None
     sent: list[tuple[Message, str | None]] = field(default_factory=list)
     attempts: int = 0
+    zones: list[str] = field(default_factory=list)
 
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
+    def digest(self, changes: list[Change], mentions: tuple[str, ...] = (), zone: str = "UTC") -> Message:
+        self.zones.append(zone)
         return render(changes, with_mentions(STYLE, mentions))
 
     def send(self, message: Message, key: str | None = None) -> None:
@@ -249,3 +251,24 @@ def test_a_pending_change_comes_back_with_the_same_id() -> None:
 def test_a_bad_outbox_is_a_corrupt_state(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         ChannelState.from_json(bad)
+
+
+def test_quiet_hours_hold_what_is_not_urgent_and_release_it_in_one_digest_after() -> None:
+    world = World(replace(settings(channels=("chat1",)), quiet_hours="07:00-09:00", stall_minutes=0))
+    assert world.now == 1_800_000_000_000  # 2027-01-15 08:00 UTC: ticks at 08:05, 08:10 are inside the window
+    world.tick()
+    assert world.notifiers["chat1"].sent == []  # "now watching" waits too
+    assert [c["kind"] for c in world.state()["channels"]["chat1"]["pending"]] == ["watching", "watching"]  # type: ignore[index]
+    world.finish(TEAM_A)  # a failure is urgent: it goes out at once, alone
+    world.tick()
+    assert world.notifiers["chat1"].kinds() == [["status"]]
+    world.now += 60 * 60_000  # past 09:00
+    world.tick()
+    assert world.notifiers["chat1"].kinds()[-1] == ["watching", "watching"]  # released once, together
+    assert world.tick() == [] and len(world.notifiers["chat1"].sent) == 2
+
+
+def test_each_digest_is_rendered_in_the_configured_zone() -> None:
+    world = World(replace(settings(channels=("chat1",)), timezone="Asia/Shanghai"))
+    world.tick()
+    assert world.notifiers["chat1"].zones == ["Asia/Shanghai"]

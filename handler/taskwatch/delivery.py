@@ -32,6 +32,7 @@ class Outlet:
 
     channel: Channel
     notifier: Notifier
+    zone: str = "UTC"  # how its digests show times
 
 
 def destinations(
@@ -121,7 +122,7 @@ def deliver(
     if not ours:
         return done
     try:
-        outlet.notifier.send(outlet.notifier.digest(ours, mentions), digest_key(name, ours))
+        outlet.notifier.send(outlet.notifier.digest(ours, mentions, outlet.zone), digest_key(name, ours))
     except DeliveryError as err:
         claims.release(ours)
         done.pending, done.cause, done.rate_limited = ours, scrub(str(err)), err.rate_limited

@@ -86,11 +86,12 @@ class DeliveryError(Exception):
 
 
 class Notifier(Protocol):
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
+    def digest(self, changes: list[Change], mentions: tuple[str, ...] = (), zone: str = "UTC") -> Message:
         """The changes as one message within this channel's limits and with its mentions.
 
         ``mentions``: more ids pinged if the digest is urgent (a watch's owners), added to the
-        channel's own; ids that are not in this platform's form are left out.
+        channel's own; ids that are not in this platform's form are left out. ``zone``: how times
+        are shown ("UTC", an IANA name or ±HH:MM).
         """
 
     def send(self, message: Message, key: str | None = None) -> None:

@@ -188,7 +188,7 @@ def run_tick(
     if dry_run:
         return result
 
-    outlets = [Outlet(channel, notifiers[channel.name]) for channel in settings.channels]
+    outlets = [Outlet(channel, notifiers[channel.name], settings.timezone) for channel in settings.channels]
     owed_before = previous.channels if previous else {}
     base_rev = previous.revision if previous else computed.revision
     done = deliver_all(

@@ -9,7 +9,7 @@ from helpers.chat import entry, sent_json
 from responses import matchers
 
 from taskwatch.config import ConfigError
-from taskwatch.notifiers import REGISTRY, feishu, lark
+from taskwatch.notifiers import feishu, lark, load
 from taskwatch.ports import DEFAULT_TIMEOUTS, DeliveryError
 from taskwatch.redact import mask_url
 
@@ -19,7 +19,7 @@ SECRET = "larkSignSecret5d4c3b2a1"
 
 
 def test_lark_is_its_own_type_with_feishus_bot() -> None:
-    assert REGISTRY["lark"] is lark and lark.TYPE == "lark"
+    assert load("lark") is lark and lark.TYPE == "lark"
     assert lark.accepts_mention("ou_abc") and not lark.accepts_mention("U123ABC")
 
 

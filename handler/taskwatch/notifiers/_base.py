@@ -8,6 +8,7 @@ passes its own sleep, retries and timeouts without the client knowing about them
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from ..digest import DigestStyle, Message, render, with_mentions
@@ -28,8 +29,9 @@ class ChatNotifier(Generic[OptionsT]):
         self._style = style
         self._accepts_mention = accepts_mention
 
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
+    def digest(self, changes: list[Change], mentions: tuple[str, ...] = (), zone: str = "UTC") -> Message:
         # A watch's owners are named once for every channel: each platform pings only the ids of
         # its own form, as an id of another platform's would show as text or be refused.
         accepted = tuple(mention for mention in mentions if self._accepts_mention(mention))
-        return render(changes, with_mentions(self._style, accepted))
+        style = with_mentions(self._style, accepted)
+        return render(changes, style if zone == style.zone else replace(style, zone=zone))

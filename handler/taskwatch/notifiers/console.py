@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from ..digest import DigestStyle, Message, render
@@ -20,8 +20,8 @@ class ConsoleNotifier:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
-    def digest(self, changes: list[Change], mentions: tuple[str, ...] = ()) -> Message:
-        return render(changes, STYLE)  # nobody to ping on a console
+    def digest(self, changes: list[Change], mentions: tuple[str, ...] = (), zone: str = "UTC") -> Message:
+        return render(changes, replace(STYLE, zone=zone))  # nobody to ping on a console
 
     def send(self, message: Message, key: str | None = None) -> None:
         stream = self._stream or sys.stdout  # looked up per call: the CLI and tests swap stdout
