@@ -23,6 +23,7 @@ from .setting_values import MIN_TOKEN_LENGTH
 
 if TYPE_CHECKING:
     from .settings import Settings
+    from .state import State
     from .wiring import Wiring
 
 TOKEN_VARIABLE = "TASKWATCH_HTTP_TOKEN"
@@ -166,8 +167,9 @@ def status_body(settings: Settings, wiring: Wiring) -> dict[str, Any]:
     for pattern, listing in listings.items():
         app_group = pattern.split("/", 1)[0]
         keys.extend(f"{app_group}/{name}@latest" for name in (listing or {}).get("instances", []))
+    now = wiring.clock()
     body: dict[str, Any] = {
-        "targets": {key: stored.get(key) for key in dict.fromkeys(keys)},
+        "targets": {key: _with_eta(stored.get(key), state, key, now) for key in dict.fromkeys(keys)},
         "revision": state.revision if state else None,
         "state": settings.state.describe(),
     }
@@ -185,6 +187,15 @@ def status_body(settings: Settings, wiring: Wiring) -> dict[str, Any]:
         for channel in settings.channels
     }
     return body
+
+
+def _with_eta(entry: dict[str, Any] | None, state: State | None, key: str, now: int) -> dict[str, Any] | None:
+    """A running target's entry with ``etaMs``, its estimated end by its progress samples (or None)."""
+    if entry is None or state is None or entry.get("status") != "running":
+        return entry
+    from .insight import eta
+
+    return {**entry, "etaMs": eta(state.targets[key].history, now)}
 
 
 def status(request: Request, context: Any, wiring: Wiring | None) -> Answer:

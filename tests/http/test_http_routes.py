@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -427,3 +428,16 @@ def test_answer_shape_is_fc3() -> None:
         "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
     }
     assert json.loads(raw["body"]) == {"ok": True}
+
+
+def test_status_shows_a_running_targets_estimated_end(env: Path) -> None:
+    from taskwatch.model import State, TargetState
+
+    now = int(time.time() * 1000)
+    history = ((now - 20 * 60_000, 20.0), (now - 10 * 60_000, 40.0))  # 2 % a minute: 100 % 30 min after 40 %
+    entry = TargetState(rev=1, generation="1700", status="running", progress=40, history=history)
+    env.mkdir(parents=True, exist_ok=True)
+    (env / "state.json").write_text(json.dumps(State(revision=1, targets={KEY: entry}).to_json()))
+    shown = invoke(http_event("GET", "/status")).json["targets"][KEY]
+    assert abs(shown["etaMs"] - (now + 20 * 60_000)) < 2 * 60_000
+    assert shown["history"] == [list(sample) for sample in history]
