@@ -76,7 +76,7 @@ REQUIREMENTS = REPO / "infra" / "requirements-fc.txt"
 PLATFORM = "manylinux2014_x86_64"
 DEPS_DIR = "python"
 # pyproject's dependencies (a name whose marker does not hold on a runtime has no pin for it)
-DIRECT = ("aliyun-python-sdk-core", "alibabacloud-oss-v2", "requests", "tomli")
+DIRECT = ("aliyun-python-sdk-core", "alibabacloud-oss-v2", "requests", "tomli", "tzdata")
 ZIP_NAME = "taskwatch-fc.zip"
 MANIFEST_NAME = "taskwatch-fc.manifest"
 # 1980-01-01 00:00:00, the earliest time a zip entry can hold; SOURCE_DATE_EPOCH overrides it.
@@ -84,6 +84,7 @@ DEFAULT_EPOCH = 315532800
 FC_CODE_LIMIT = 500 * 1024 * 1024  # FC 3.0: a code package uploaded through OSS may be 500 MB
 
 EXCLUDED_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git"}
+DEPENDENCY_TESTS = ("Crypto/SelfTest",)  # run only by `python -m Crypto.SelfTest`
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 EXCLUDED_FILES = {".DS_Store"}
 FORBIDDEN_ANYWHERE = {"taskwatch_emulator"}
@@ -353,9 +354,15 @@ def install_dependencies(target: Path, pip_cache: Path | None, pins: dict[str, s
         raise BuildError(f"pip install failed (exit {result.returncode}): {' '.join(command)}")
     # Console scripts carry the build machine's interpreter path in their shebang: not wanted.
     shutil.rmtree(target / "bin", ignore_errors=True)
+    # A library's own test suite is never imported by the function (pycryptodome's is 0.8 MB zipped).
+    dropped = [path for name in DEPENDENCY_TESTS for path in target.glob(name)]
+    for path in dropped:
+        shutil.rmtree(path)
+    gone = tuple(f"{path.relative_to(target).as_posix()}/" for path in dropped)
     for record in sorted(target.glob("*.dist-info/RECORD")):
         lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if not line.startswith("../")]  # the scripts just removed
+        # the scripts just removed, and the test suites
+        kept = [line for line in lines if not line.startswith("../") and not line.startswith(gone or ("\0",))]
         if kept != lines:
             record.write_text("".join(kept), encoding="utf-8")
     for cache in sorted(target.rglob("__pycache__")):

@@ -624,3 +624,24 @@ def test_an_unsupported_runtime_is_refused(
     with pytest.raises(build_module.BuildError, match=re.escape("runtime 'python3.9' is not supported")):
         build_module.build(tmp_path / "out", None, runtime="python3.9")
     assert not (tmp_path / "out").exists()
+
+
+def test_zone_names_work_from_the_package_on_a_runtime_without_zone_files(built: dict[str, Any]) -> None:
+    # zoneinfo reads the system's files first; an empty search path is a runtime without them: the
+    # tzdata the package ships must answer. And pycryptodome's own tests are not shipped.
+    package: Path = built["package"]
+    assert not (package / "python" / "Crypto" / "SelfTest").exists()
+    python = python312() or sys.executable
+    probe = (
+        f"import sys; sys.path[:0] = [{str(package / 'python')!r}]; import zoneinfo, datetime; "
+        "zoneinfo.reset_tzpath([]); "
+        "print(datetime.datetime(2026, 1, 1, tzinfo=zoneinfo.ZoneInfo('Asia/Shanghai')).utcoffset())"
+    )
+    run = subprocess.run(  # noqa: S603 - our own probe
+        [str(python), "-I", "-S", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "8:00:00", run.stderr[-500:]
