@@ -217,6 +217,7 @@ def deliver_all(
             first_done.elsewhere += done.elsewhere
             first_done.busy += done.busy
             first_done.pending += done.pending
+            first_done.held += done.held
             first_done.cause, first_done.rate_limited = done.cause, done.rate_limited
             owed[done.channel] = _settled(owed[done.channel], done)
     return Round(deliveries, owed, alerts)
