@@ -101,9 +101,10 @@ class Poster:
         status = response.status_code
         said = self.excerpt(response.text)
         if status == 429:
-            wait = self.excerpt(response.headers.get("Retry-After", "?"))
+            retry_after = response.headers.get("Retry-After")
+            wait = f", Retry-After {self.excerpt(retry_after)} s" if retry_after else ""
             return DeliveryError(
-                f"{self.platform} rate limit (HTTP 429, Retry-After {wait} s); the changes stay pending",
+                f"{self.platform} rate limit (HTTP 429{wait}); the changes stay pending",
                 retryable=True,
                 code=status,
                 rate_limited=True,

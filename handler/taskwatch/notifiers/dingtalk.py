@@ -29,12 +29,13 @@ if TYPE_CHECKING:
     from ..config import ChannelEntry
 
 # Codes that no retry can fix: the message names the setting to change.
+# A config file's channel has no DINGTALK_* variables: its keys are named too.
 CONFIG_ERRORS = {
-    310000: "security check failed: check DINGTALK_SECRET (sign mode), DINGTALK_KEYWORD (keyword mode), "
-    "the robot's IP allow-list, and the clock",
-    300001: "the robot's access_token is invalid: check DINGTALK_WEBHOOK",
-    300005: "the robot's access_token does not exist: check DINGTALK_WEBHOOK",
-    400101: "the robot's access_token is invalid: check DINGTALK_WEBHOOK",
+    310000: "security check failed: check DINGTALK_SECRET or the channel's secret (sign mode), "
+    "DINGTALK_KEYWORD or the channel's keyword (keyword mode), the robot's IP allow-list, and the clock",
+    300001: "the robot's access_token is invalid: check DINGTALK_WEBHOOK or the channel's url",
+    300005: "the robot's access_token does not exist: check DINGTALK_WEBHOOK or the channel's url",
+    400101: "the robot's access_token is invalid: check DINGTALK_WEBHOOK or the channel's url",
     460101: "message too large",
 }
 RATE_LIMITED = 130101
