@@ -68,7 +68,9 @@ def render_scale(scale: dict[str, Any], number: str = "8. ") -> list[str]:
     if first:
         by_method = ", ".join(f"{m} {n}" for m, n in sorted(first["oss_by_method"].items()))
         parts.append(
-            f"`state.json`: {scale['state_bytes_per_target']} bytes per target (as stored). First tick at "
+            f"`state.json`: {scale['state_bytes_per_target']} bytes per target (as stored; with a full history "
+            f"of 20 progress samples, 10 finished runs and 20 metrics: {scale.get('state_bytes_full_history', '-')} "
+            "bytes). First tick at "
             f"{first['targets']:,} targets (full CPU): {_s2(first['wall_s'])}, {first['oss_writes']} OSS writes "
             f"({by_method or '-'})."
         )

@@ -186,8 +186,39 @@ def scale_figures(
             "oss_writes": largest["first_writes"],
             "oss_by_method": largest["first_oss_by_method"],
         }
+    figures["state_bytes_full_history"] = full_history_bytes()
     figures["seconds"] = round(time.monotonic() - started, 1)
     return figures
+
+
+def full_history_bytes(targets: int = 1000) -> int:
+    """Bytes per target of a state.json where every target carries all it may keep: 20 progress
+    samples, 10 finished runs, 20 metrics of its last success, an error text (the upper bound of
+    what insight adds; the figure as stored is measured by the ticks above)."""
+    import json
+
+    from taskwatch.model import FinishedRun, State, TargetState
+
+    start = 1_795_000_000_000
+    metrics = tuple((f"metric_{i}", f"0.{i:03d}5") for i in range(20))
+    entry = TargetState(
+        rev=9_999,
+        generation="1795000000",
+        status="running",
+        progress=61.5,
+        start_time=start,
+        metrics=metrics,
+        progress_since=start,
+        last_error="transient: ServiceUnavailable (request 7A3C)",
+        history=tuple((start + n * 300_000, float(3 * n)) for n in range(20)),
+        runs=tuple(FinishedRun(str(1_794_000_000 + n), "success", start - n, start) for n in range(10)),
+        success_metrics=metrics,
+        told_at=start,
+        failing_since=start,
+    )
+    key = "search_app_0001/ranker/instance-0001@latest"
+    state = State(revision=9_999, targets={f"{key}{n}": entry for n in range(targets)})
+    return round(len(json.dumps(state.to_json(), separators=(",", ":"))) / targets)
 
 
 def main(argv: list[str] | None = None) -> int:
