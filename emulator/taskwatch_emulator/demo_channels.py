@@ -1,12 +1,12 @@
 """`taskwatch demo --channels`: the demo run delivered to five chat platforms at once.
 
-The same timeline as `taskwatch demo` (one instance of the wildcard fails here, so that its team
-is pinged too), configured by a TOML file as a user would write it: five ``[[channel]]`` (DingTalk,
-WeCom, Feishu, Slack and a Standard Webhooks receiver, each on the emulator's fake of it) and two
-``[[watch]]`` that route two teams' targets to their own channels and name their owners. The
-Slack webhook is down for a stretch, so the run also shows a channel's outbox, ``channel_failing``
-and ``channel_ok``. Every accepted message is printed with its channel and platform, in the
-platform's own shape.
+The first hour of the timeline of `taskwatch demo` (one instance of the wildcard fails here, so
+that its team is pinged too), configured by a TOML file as a user would write it: five
+``[[channel]]`` (DingTalk, WeCom, Feishu, Slack and a Standard Webhooks receiver, each on the
+emulator's fake of it) and two ``[[watch]]`` that route two teams' targets to their own channels
+and name their owners. The Slack webhook is down for a stretch, so the run also shows a channel's
+outbox, ``channel_failing`` and ``channel_ok``. Every accepted message is printed with its channel
+and platform, in the platform's own shape.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from . import DingTalkFake, Emulator, ManualClock
 from .chat import ChatFake
-from .demo import APP, CANARY, INTENT, MAIN, START, TICK_MINUTES, TICKS, _env, _quiet, render_terminal, script
+from .demo import APP, CANARY, INTENT, MAIN, START, TICK_MINUTES, _env, _quiet, render_terminal, script
 
 # The people pinged, each under the id their platform pings by: the ranking team's owner by open
 # id on Feishu and member id on Slack, its on-call by mobile on DingTalk, the NLP owner by mobile
@@ -41,6 +41,7 @@ FEISHU_SECRET = "demo-feishu-signing-secret"  # the emulator's throwaway secrets
 DINGTALK_SECRET = "SECdemo-robot-secret"
 KEYWORD = "taskwatch"
 HTTP_TOKEN = "demo-http-token-0123456789"  # GET /status needs one
+TICKS = 12  # up to the main run's next run starting: the insight part of `taskwatch demo` is not replayed
 # Slack answers 503 from this tick up to (not including) the last one: long enough to fail
 # ``error_ticks`` deliveries in a row with changes waiting, so its outbox and the alerts show.
 SLACK_DOWN = (3, 6)
