@@ -1,5 +1,5 @@
-"""`taskwatch`: run a tick, show the stored status or the configuration, play the demo, serve the
-HTTP API, print the RAM policy."""
+"""`taskwatch`: run a tick, post the summary, show the stored status or the configuration, play the
+demo, serve the HTTP API, print the RAM policy."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="run one tick now (read, compare, notify, save)")
     check.add_argument("--dry-run", action="store_true", help="compute and print the changes; send and save nothing")
+    summary = sub.add_parser(
+        "summary",
+        help="post the summary now, one message per channel: every target's status, progress and ETA, "
+        "and the last 24 h's runs (from the stored state: no task is read)",
+    )
+    summary.add_argument("--dry-run", action="store_true", help="print each channel's message; send and write nothing")
     sub.add_parser("status", help="print the stored state of every watched target")
     config = sub.add_parser(
         "config", help="print the effective configuration (secrets masked) and where each value came from"
@@ -94,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args.dry_run)
+        if args.command == "summary":
+            return _summary(args.dry_run)
         if args.command == "status":
             return _status()
         if args.command == "config":
@@ -148,6 +156,32 @@ def _check(dry_run: bool) -> int:
         saved = "saved" if result.saved else "unchanged"
         print(f"{len(result.changes)} change(s), {len(result.sent)} sent, state {saved}")
     cause = read_failure_cause(result)
+    if cause:
+        print(f"taskwatch: {cause}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _summary(dry_run: bool) -> int:
+    from .ports import StoreError
+    from .summary_run import run
+    from .tick import TickError
+    from .wiring import LOCAL, load
+
+    # No task is read: credentials and a region only matter for OSS state (and KMS secrets).
+    settings = load(os.environ, wiring=LOCAL, require_credentials=False, need_region=False)
+    try:
+        result = run(settings, wiring=LOCAL, dry_run=dry_run)
+    except (TickError, StoreError) as err:
+        print(f"taskwatch: cannot read the stored state: {scrub(str(err))}", file=sys.stderr)
+        return 1
+    if dry_run:
+        print("(dry run: nothing sent, nothing written)")
+        for name, text in result.texts.items():
+            print(scrub(f"----- {name} -----\n{text}"))
+    else:
+        print(f"summary of {result.hour}: " + ", ".join(f"{name} {done}" for name, done in result.channels.items()))
+    cause = result.failure()
     if cause:
         print(f"taskwatch: {cause}", file=sys.stderr)
         return 1

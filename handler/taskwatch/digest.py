@@ -2,6 +2,7 @@
 
 Generic: a channel's limits, how it makes mentions ping and its keyword come in a DigestStyle
 from the channel's notifier module; what each kind of change says comes from ``kinds.KINDS``.
+``fit`` fits any title and blocks within those limits the same way (the summary's, too).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import Protocol
 
 from . import insight
 from .kinds import KINDS, icon
@@ -168,24 +170,75 @@ def render(changes: list[Change], style: DigestStyle) -> Message:
     if failed:
         title += f", {failed} failed"
     mentions = style.mentions if urgent else ()
-    ping = style.mention_text(mentions) if mentions else ""
-
-    def assemble(blocks: list[str]) -> Message:
-        text = "\n\n".join([f"#### {title}", *blocks, *([ping] if ping else [])])
-        if style.keyword and style.keyword not in text:
-            text += f"\n\n{style.keyword}"
-        return Message(
-            title=title, text=text, at_mobiles=mentions, changes=tuple(changes), urgent=urgent, failed=failed
-        )
-
     groups = group(changes)
-    blocks: list[str] = []  # rendered as the search reaches them: most of 5,000 are never shown
+    counted = [0]  # changes in the first k groups, by k: the "+N more" line counts changes, not blocks
+    for g in groups:
+        counted.append(counted[-1] + len(g))
+    return fit(
+        title,
+        _Rendered(groups, style.zone),
+        style,
+        lambda shown: _more(len(changes) - counted[shown]),
+        tail=style.mention_text(mentions) if mentions else "",
+        base=Message(title=title, text="", at_mobiles=mentions, changes=tuple(changes), urgent=urgent, failed=failed),
+    )
+
+
+class _Rendered:
+    """Each group's block, rendered when the search first reaches it: most of 5,000 are never shown."""
+
+    def __init__(self, groups: list[list[Change]], zone: str) -> None:
+        self._groups = groups
+        self._zone = zone
+        self._done: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def __getitem__(self, index: int) -> str:
+        if index not in self._done:
+            self._done[index] = _safe_block(self._groups[index], self._zone)
+        return self._done[index]
+
+
+class Blocks(Protocol):
+    """What ``fit`` reads of its blocks: how many, and each by its index (a list will do)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> str: ...
+
+
+def fit(
+    title: str,
+    blocks: Blocks,
+    style: DigestStyle,
+    more_line: Callable[[int], str] | None = None,
+    *,
+    separator: str = "\n\n",
+    tail: str = "",
+    base: Message | None = None,
+) -> Message:
+    """``title`` and as many of ``blocks``, in order, as keep the whole request body within the
+    style's budget, then ``more_line(k)`` (k: the blocks shown) for the ones left out; by default
+    "… +N more" with N the blocks left out.
+
+    ``separator`` joins the blocks (a paragraph each by default); ``tail`` (the mention text) always
+    ends the text, then the style's keyword if the text lacks it. ``base`` gives the message's
+    other fields (mentions, changes); without it the message pings nobody.
+    """
+    message = base or Message(title=title, text="", at_mobiles=())
+    count = len(blocks)
+    shown: list[str] = []
 
     def first(k: int) -> Message:
-        """The first ``k`` blocks, and one "+N more" line for the changes of the others."""
-        blocks.extend(_safe_block(g, style.zone) for g in groups[len(blocks) : k])
-        left = len(changes) - sum(len(g) for g in groups[:k])
-        return assemble([*blocks[:k], *([_more(left)] if left else [])])
+        shown.extend(blocks[i] for i in range(len(shown), k))
+        more = "" if k >= count else more_line(k) if more_line else _more(count - k)
+        body = separator.join([*shown[:k], *([more] if more else [])])
+        text = "\n\n".join([f"#### {title}", *([body] if body else []), *([tail] if tail else [])])
+        if style.keyword and style.keyword not in text:
+            text += f"\n\n{style.keyword}"
+        return replace(message, title=title, text=text)
 
     def fits(k: int) -> bool:
         return style.max_bytes is None or style.measure(first(k)) <= style.max_bytes
@@ -194,12 +247,12 @@ def render(changes: list[Change], style: DigestStyle) -> Message:
     # with a few measures of bodies at most twice the budget, where one measure per block (each
     # encodes and scrubs the whole body) took a third of a second for a digest of short blocks.
     good, bad = 0, 1
-    while bad < len(groups) and fits(bad):
+    while bad < count and fits(bad):
         good, bad = bad, bad * 2
-    if bad >= len(groups):
-        if fits(len(groups)):
-            return first(len(groups))
-        bad = len(groups)
+    if bad >= count:
+        if fits(count):
+            return first(count)
+        bad = count
     while bad - good > 1:
         middle = (good + bad) // 2
         good, bad = (middle, bad) if fits(middle) else (good, middle)

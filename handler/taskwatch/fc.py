@@ -15,7 +15,10 @@ from . import logs
 from .redact import scrub
 
 if TYPE_CHECKING:
+    from .settings import Settings
     from .wiring import Wiring
+
+SUMMARY_PAYLOAD = "summary"  # a timer event with this payload runs the summary instead of a tick
 
 
 class EventError(ValueError):
@@ -92,12 +95,15 @@ def handle_timer(event: TimerEvent, context: Any, wiring: Wiring | None) -> str:
     from .wiring import load, read_budget, read_failure_cause, tick
 
     wiring = resolve_wiring(wiring)
-    logs.event("tick_start", trigger=event.trigger_name, triggerTime=event.trigger_time)
+    summary = event.payload.strip() == SUMMARY_PAYLOAD
+    logs.event("summary_start" if summary else "tick_start", trigger=event.trigger_name, triggerTime=event.trigger_time)
     try:
         settings = load(os.environ, context, wiring=wiring)
     except SettingsError as err:
         logs.event("bad_settings", logging.ERROR, variable=err.variable, cause=scrub(str(err)))
         raise
+    if summary:
+        return run_summary(event, settings, wiring)
     try:
         result = tick(settings, wiring=wiring, read_budget_s=read_budget(context))
     except TickError as err:
@@ -106,5 +112,24 @@ def handle_timer(event: TimerEvent, context: Any, wiring: Wiring | None) -> str:
     cause = read_failure_cause(result)
     if cause:
         logs.event("tick_failed", logging.ERROR, cause=cause)
+        raise RuntimeError(cause)
+    return json.dumps(result.to_json(), ensure_ascii=False)
+
+
+def run_summary(event: TimerEvent, settings: Settings, wiring: Wiring) -> str:
+    """The summary instead of a tick; a failed delivery fails the invocation, with a one-line cause."""
+    from .ports import StoreError
+    from .summary_run import run
+    from .tick import TickError
+
+    try:
+        result = run(settings, wiring=wiring, trigger_time=event.trigger_time)
+    except TickError as err:
+        raise RuntimeError(scrub(err.cause)) from None
+    except StoreError as err:
+        raise RuntimeError(scrub(f"state store: {err}")) from None
+    cause = result.failure()
+    if cause:
+        logs.event("summary_failed", logging.ERROR, cause=cause)
         raise RuntimeError(cause)
     return json.dumps(result.to_json(), ensure_ascii=False)

@@ -1,6 +1,6 @@
 """HTTP trigger router: an FC 3.0 HTTP event (decoded JSON) in, an FC answer dict out.
 
-Routes: ``GET /healthz`` (no auth), ``GET /status``, ``POST /check``
+Routes: ``GET /healthz`` (no auth), ``GET /status``, ``POST /check`` and ``POST /summary``
 (``?dryRun=true``). Every answer is JSON, a client mistake is a 4xx, and every body is scrubbed of
 secrets. ``/healthz`` must stay cheap: the cloud SDKs (and the modules that import them) are
 imported inside the routes that need them, never at module level.
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import logs
 from .http_event import Answer, HttpError, Request, parse_request, shown
+from .http_summary import summary
 from .redact import register_secrets, scrub, url_secrets
 from .setting_values import MIN_TOKEN_LENGTH
 
@@ -157,16 +158,14 @@ def status_body(settings: Settings, wiring: Wiring) -> dict[str, Any]:
     and writes nothing. Raises the store's TickError or StoreError when the state cannot be read.
     """
     from .stores import open_store
+    from .summary import watched_keys
     from .tick import load_state
 
     state = load_state(open_store(settings, wiring.timeouts), copy_aside=False)  # a status read writes nothing
     data = state.to_json() if state else {}
     stored = data.get("targets", {})
-    keys = [t.key for t in settings.targets if not t.is_wildcard]
+    keys = watched_keys(settings.targets, state)  # the named targets, then every wildcard's listed ones
     listings = {t.key: data.get("discovered", {}).get(t.key) for t in settings.targets if t.is_wildcard}
-    for pattern, listing in listings.items():
-        app_group = pattern.split("/", 1)[0]
-        keys.extend(f"{app_group}/{name}@latest" for name in (listing or {}).get("instances", []))
     now = wiring.clock()
     body: dict[str, Any] = {
         "targets": {key: _with_eta(stored.get(key), state, key, now) for key in dict.fromkeys(keys)},
@@ -239,6 +238,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/healthz": {"GET": healthz},
     "/status": {"GET": status},
     "/check": {"POST": check},
+    "/summary": {"POST": summary},
 }
 
 
@@ -247,7 +247,7 @@ def _dry_run(request: Request) -> bool:
     for key, value in request.query.items():
         if key.lower() not in DRY_RUN_KEYS:
             # Strict on purpose: a mistyped dry-run flag must not turn into a real, sending tick.
-            raise HttpError(400, f"unknown query parameter {shown(key, 40)!r}; /check takes only dryRun")
+            raise HttpError(400, f"unknown query parameter {shown(key, 40)!r}; {request.path} takes only dryRun")
         values.extend(value.split(","))
     if request.body.strip():
         try:

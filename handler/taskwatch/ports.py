@@ -94,6 +94,12 @@ class Notifier(Protocol):
         are shown ("UTC", an IANA name or ±HH:MM).
         """
 
+    def compose(self, title: str, blocks: list[str], zone: str = "UTC") -> Message:
+        """A message of rendered ``blocks`` (a summary's lines) within this channel's limits: as many
+        as fit, in order, then "… +N more" for the rest. Blocks are joined by a line break (one that
+        starts with a blank line starts a paragraph); the channel's keyword applies, and it pings
+        nobody. ``zone``: the zone the blocks' times are in."""
+
     def send(self, message: Message, key: str | None = None) -> None:
         """Deliver, or raise DeliveryError. ``key`` is the digest's deterministic id: platforms
         that deduplicate on an id are given it (DingTalk ``msgUuid``, Standard Webhooks ``webhook-id``)."""

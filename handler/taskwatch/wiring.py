@@ -147,25 +147,35 @@ def build_services(settings: Settings, wiring: Wiring = PROCESS) -> Services:
         ),
     )
 
+    return Services(reader=reader, store=build_store(settings, wiring), notifiers=build_notifiers(settings, wiring))
+
+
+def build_notifiers(settings: Settings, wiring: Wiring = PROCESS) -> dict[str, Notifier]:
+    """Every channel's client, by name in the settings' order, from the wiring's cache."""
+    cache, timeouts = wiring.clients, wiring.timeouts
+
     def notifier(channel: Channel) -> Notifier:
         return cache.get(f"notifier:{channel.name}", (channel, timeouts), lambda: build_notifier(channel, timeouts))
 
-    notifiers = {channel.name: notifier(channel) for channel in settings.channels}
-    if settings.state.scheme == "file":
-        state_store: StateStore = open_store(settings, timeouts)
-    else:
-        # The pool's size is the concurrency: every thread of a tick keeps its connection.
-        store_key = (
-            settings.state,
-            settings.oss_endpoint,
-            settings.oss_internal,
-            settings.region,
-            creds,
-            settings.concurrency,
-            timeouts,
-        )
-        state_store = cache.get("oss", store_key, lambda: open_store(settings, timeouts))
-    return Services(reader=reader, store=state_store, notifiers=notifiers)
+    return {channel.name: notifier(channel) for channel in settings.channels}
+
+
+def build_store(settings: Settings, wiring: Wiring = PROCESS) -> StateStore:
+    """The state store, from the wiring's cache; StoreError for OSS state without credentials."""
+    timeouts = wiring.timeouts
+    if settings.state.scheme == "file" or settings.credentials is None:
+        return open_store(settings, timeouts)
+    # The pool's size is the concurrency: every thread of a tick keeps its connection.
+    store_key = (
+        settings.state,
+        settings.oss_endpoint,
+        settings.oss_internal,
+        settings.region,
+        settings.credentials,
+        settings.concurrency,
+        timeouts,
+    )
+    return wiring.clients.get("oss", store_key, lambda: open_store(settings, timeouts))
 
 
 def tick(

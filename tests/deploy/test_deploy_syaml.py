@@ -34,7 +34,13 @@ DESIGN_VARIABLES = {
     "TASKWATCH_CONCURRENCY",
     "TASKWATCH_CONFIG",
     "TASKWATCH_DISCOVER_MINUTES",
+    "TASKWATCH_TIMEZONE",
+    "TASKWATCH_QUIET_HOURS",
+    "TASKWATCH_REMIND_HOURS",
+    "TASKWATCH_REGRESSION_PCT",
 }
+# Read by `s` when it renders s.yaml (its vars), not by the function; in the README's table too.
+DEPLOY_VARIABLES = {"TASKWATCH_SUMMARY_SCHEDULE"}
 # Read by settings.py but never set through s.yaml: credentials and FC's own variables.
 NOT_IN_SYAML = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID",
@@ -84,13 +90,14 @@ def test_props_validate_against_fc3_schema(rendered: dict[str, Any]) -> None:
 def test_trigger_configs_validate_against_their_own_definitions(rendered: dict[str, Any]) -> None:
     schema = fc3_schema()
     definitions = {"timer": "ITimerTriggerConfig", "http": "IHttpTriggerConfig"}
-    triggers = {t["triggerType"]: t for t in props_of(rendered)["triggers"]}
-    assert set(triggers) == set(definitions)
-    for kind, name in definitions.items():
-        config = triggers[kind]["triggerConfig"]
+    triggers = props_of(rendered)["triggers"]
+    assert sorted(t["triggerType"] for t in triggers) == ["http", "timer", "timer"]
+    for trigger in triggers:
+        kind, name = trigger["triggerName"], definitions[trigger["triggerType"]]
+        config = trigger["triggerConfig"]
         assert errors(validator_for(schema, f"#/definitions/{name}"), config) == [], kind
         assert set(config) - set(schema["definitions"][name]["properties"]) == set(), kind
-        assert errors(validator_for(schema, "#/definitions/ITrigger"), triggers[kind]) == [], kind
+        assert errors(validator_for(schema, "#/definitions/ITrigger"), trigger) == [], kind
 
 
 def test_function_settings(rendered: dict[str, Any]) -> None:
@@ -146,22 +153,40 @@ def test_every_setting_is_an_env_variable_with_the_design_default(rendered: dict
 
 
 def test_syaml_covers_every_variable_the_design_and_settings_name() -> None:
-    source = (REPO / "handler" / "taskwatch" / "settings.py").read_text(encoding="utf-8")
+    # settings.py and the module that holds the number and text settings' variable names
+    source = "".join(
+        (REPO / "handler" / "taskwatch" / name).read_text(encoding="utf-8")
+        for name in ("settings.py", "setting_values.py")
+    )
     read_by_settings = set(re.findall(r'"((?:TASKWATCH|DINGTALK|ALIBABA_CLOUD|FC)_[A-Z_]+)"', source))
     assert read_by_settings - NOT_IN_SYAML <= DESIGN_VARIABLES
     table = re.findall(r"^\| `([A-Z_]+)` \|", README_PATH.read_text(encoding="utf-8"), re.MULTILINE)
     assert table, "the README's settings table was not found"
-    assert set(table) <= DESIGN_VARIABLES
+    assert set(table) <= DESIGN_VARIABLES | DEPLOY_VARIABLES
+    assert DEPLOY_VARIABLES <= set(table)
     text = (REPO / "s.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)["resources"]["taskwatch"]["props"]["environmentVariables"]
     for name in DESIGN_VARIABLES:
         assert re.fullmatch(rf"\$\{{env\('{name}'(, '[^']*')?\)\}}", raw[name]), f"{name}: {raw[name]!r}"
+    deploy_vars = " ".join(yaml.safe_load(text)["vars"].values())
+    for name in DEPLOY_VARIABLES:
+        assert f"${{env('{name}'" in deploy_vars, name
+        assert name not in raw  # the function never reads it
 
 
 def test_triggers(rendered: dict[str, Any]) -> None:
-    triggers = {t["triggerType"]: t for t in props_of(rendered)["triggers"]}
+    triggers = {t["triggerName"]: t for t in props_of(rendered)["triggers"]}
+    assert {name: t["triggerType"] for name, t in triggers.items()} == {
+        "timer": "timer",
+        "summary": "timer",
+        "http": "http",
+    }
     timer = triggers["timer"]["triggerConfig"]
     assert timer == {"cronExpression": "@every 5m", "enable": True, "payload": ""}
+    # The summary's own timer: its payload is what makes the handler post the summary, not tick.
+    summary = triggers["summary"]["triggerConfig"]
+    assert summary == {"cronExpression": "CRON_TZ=Asia/Shanghai 0 0 9 * * *", "enable": True, "payload": "summary"}
+    assert TIMER_RE.match(summary["cronExpression"])
     http = triggers["http"]["triggerConfig"]
     assert http["authType"] == "anonymous"  # taskwatch checks the bearer token itself
     # Every method reaches the router, which answers 405 + Allow and HEAD/OPTIONS in JSON itself.
@@ -175,6 +200,7 @@ def test_overrides_flow_through_and_required_ones_are_required(tmp_path: Path) -
         **REQUIRED_ENV,
         "TASKWATCH_REGION": "cn-shanghai",
         "TASKWATCH_SCHEDULE": "CRON_TZ=Asia/Shanghai 0 */10 8-22 * * *",
+        "TASKWATCH_SUMMARY_SCHEDULE": "0 30 0 * * 1-5",
         "TASKWATCH_FUNCTION_NAME": "taskwatch-team-b",
         "TASKWATCH_PROGRESS_STEP": "10",
         "DINGTALK_AT_MOBILES": "13800000000",
@@ -187,9 +213,10 @@ def test_overrides_flow_through_and_required_ones_are_required(tmp_path: Path) -
     assert props["environmentVariables"]["TASKWATCH_REGION"] == "cn-shanghai"
     assert props["environmentVariables"]["TASKWATCH_PROGRESS_STEP"] == "10"
     assert props["environmentVariables"]["DINGTALK_AT_MOBILES"] == "13800000000"
-    timer = next(t for t in props["triggers"] if t["triggerType"] == "timer")
-    assert timer["triggerConfig"]["cronExpression"] == env["TASKWATCH_SCHEDULE"]
-    assert TIMER_RE.match(env["TASKWATCH_SCHEDULE"])
+    timers = {t["triggerName"]: t["triggerConfig"] for t in props["triggers"] if t["triggerType"] == "timer"}
+    assert timers["timer"]["cronExpression"] == env["TASKWATCH_SCHEDULE"]
+    assert timers["summary"]["cronExpression"] == env["TASKWATCH_SUMMARY_SCHEDULE"]
+    assert TIMER_RE.match(env["TASKWATCH_SCHEDULE"]) and TIMER_RE.match(env["TASKWATCH_SUMMARY_SCHEDULE"])
     assert errors(validator_for(fc3_schema()), props) == []
     assert not (tmp_path / "home").joinpath(".npm").exists()
     for name in REQUIRED_ENV:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Generic, TypeVar
 
-from ..digest import DigestStyle, Message, render, with_mentions
+from ..digest import DigestStyle, Message, fit, render, with_mentions
 from ..model import Change
 from ._http import Poster
 
@@ -35,3 +35,7 @@ class ChatNotifier(Generic[OptionsT]):
         accepted = tuple(mention for mention in mentions if self._accepts_mention(mention))
         style = with_mentions(self._style, accepted)
         return render(changes, style if zone == style.zone else replace(style, zone=zone))
+
+    def compose(self, title: str, blocks: list[str], zone: str = "UTC") -> Message:
+        # The channel's own measure, budget and keyword; its mentions are left out: nobody is pinged.
+        return fit(title, blocks, replace(self._style, mentions=(), zone=zone), separator="\n")

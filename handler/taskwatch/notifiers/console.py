@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from ..digest import DigestStyle, Message, render
+from ..digest import DigestStyle, Message, fit, render
 from ..model import Change
 from ..ports import Timeouts
 from ..redact import scrub
@@ -22,6 +22,9 @@ class ConsoleNotifier:
 
     def digest(self, changes: list[Change], mentions: tuple[str, ...] = (), zone: str = "UTC") -> Message:
         return render(changes, replace(STYLE, zone=zone))  # nobody to ping on a console
+
+    def compose(self, title: str, blocks: list[str], zone: str = "UTC") -> Message:
+        return fit(title, blocks, replace(STYLE, zone=zone), separator="\n")
 
     def send(self, message: Message, key: str | None = None) -> None:
         stream = self._stream or sys.stdout  # looked up per call: the CLI and tests swap stdout
