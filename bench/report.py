@@ -7,7 +7,7 @@ from typing import Any
 from bench.markdown import ms as _ms
 from bench.markdown import s as _s
 from bench.markdown import table
-from bench.report_sections import render_channels, render_scale
+from bench.report_sections import render_channels, render_scale, render_summary
 
 
 def render_cold(cold: dict[str, Any]) -> list[str]:
@@ -259,4 +259,6 @@ def render(report: dict[str, Any]) -> str:
         parts += render_scale(report["scale"])
     if "channels" in report:
         parts += render_channels(report["channels"])
+    if "summary" in report:
+        parts += render_summary(report["summary"])
     return "\n".join(parts) + "\n"

@@ -128,3 +128,28 @@ def render_channels(channels: dict[str, Any]) -> list[str]:
         f"idle ticks: 0 chat calls and 0 writes → {'as expected' if tick['idle_met'] else '**not**'}; "
         f"emulator errors: {tick['emulator_errors']}.",
     ]
+
+
+def render_summary(summary: dict[str, Any]) -> list[str]:
+    """Section 10: one summary event over many targets, then a second of the same hour."""
+    rows = [
+        (
+            name,
+            f"{e['wall_ms']:.0f} ms",
+            e["opensearch"],
+            e["oss_reads"],
+            e["oss_writes"],
+            sum(e["chat_requests"].values()),
+            ", ".join(f"{k} {v}" for k, v in e["targets_shown"].items()) or "-",
+        )
+        for name, e in (("first event", summary["first"]), ("same hour again", summary["same_hour"]))
+    ]
+    return [
+        "",
+        f"### 10. The daily summary: {summary['targets']:,} targets, {len(summary['channels'])} channels "
+        f"(state.json {summary['state_bytes']:,} B; in the parent's Python)",
+        "",
+        table(["event", "wall", "OpenSearch", "OSS reads", "OSS writes", "chat requests", "targets shown"], rows),
+        "",
+        f"Emulator errors: {len(summary['emulator_errors'])}. Command: `.venv/bin/python bench/summary.py`.",
+    ]

@@ -31,6 +31,7 @@ from bench.runtimes import (
     venv_runtime,
 )
 from bench.scale_section import QUICK_SIZES, scale_section
+from bench.summary import summary_bench
 from bench.ticks import tick_run
 from infra.build_package import ZIP_NAME, Interpreter
 
@@ -259,6 +260,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # 9. channels
     report["channels"] = channels_section(found.tick, cfg.channel_runs, log_dir, progress)
+
+    # 10. the daily summary over many targets (one state read, one request per channel)
+    summary_targets = 50 if cfg.quick else 1000
+    progress(f"summary: {summary_targets} targets, five channels (bench/summary.py)")
+    report["summary"] = summary_bench(targets=summary_targets)
     report["goals"] = goals(report)
     report["meta"]["seconds"] = time.monotonic() - started
     report["meta"]["load_average_at_end"] = os.getloadavg()

@@ -19,7 +19,6 @@ from typing import Any
 from . import jsonsafe, logs
 from .delivery import Delivery, Outlet, Round, deliver_all
 from .detect import Rules, detect
-from .discovery import discover, with_listings
 from .insight import in_quiet, zone
 from .model import Change, ReadFailure, State
 from .outbox import ChannelState
@@ -163,7 +162,11 @@ def run_tick(
 ) -> TickResult:
     previous, _ = _read_state(store, copy_aside=not dry_run)
     deadline = time.monotonic() + read_budget_s if read_budget_s is not None else None
-    found = discover(settings, previous, reader, now_ms()) if any(t.is_wildcard for t in settings.targets) else None
+    found = None
+    if any(t.is_wildcard for t in settings.targets):
+        from .discovery import discover  # only wildcard targets need it: not on every cold start
+
+        found = discover(settings, previous, reader, now_ms())
     targets = found.targets if found else settings.targets
     observations = observe(targets, previous, reader, settings.concurrency, deadline)
     rules = Rules(
@@ -178,6 +181,8 @@ def run_tick(
     changes, computed = detect(previous, observations, now, rules)
     if found:
         changes = [*found.changes, *changes]
+        from .discovery import with_listings
+
         computed = with_listings(previous, computed, found.listings)
     result = TickResult(changes=changes, dry_run=dry_run)
     result.read_failures = {k: o.failure for k, o in observations.items() if o.failure is not None}
