@@ -130,6 +130,26 @@ def test_the_example_beside_the_code_is_valid(
     assert "valid: 3 target(s) (2 wildcard(s)), 2 channel(s), 2 [[watch]]" in capsys.readouterr().out
 
 
+def test_the_example_is_valid_where_its_variables_are_not_set(capsys: pytest.CaptureFixture[str]) -> None:
+    # Checked where it is written: the variables are set where the function runs.
+    example = Path(__file__).resolve().parents[1] / "handler" / "taskwatch.example.toml"
+    assert cli.main(["config", "--check", str(example)]) == 0
+    out = capsys.readouterr().out
+    assert "valid: 3 target(s)" in out and "DINGTALK_WEBHOOK (channel[0].url)" in out, out
+
+
+def test_a_check_still_refuses_a_bad_value_beside_an_unset_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[channel]]\nname = "x"\ntype = "dingtalk"\nurl = "${env:NOT_SET_HERE}"\n'
+        'mention = ["not-a-mobile"]\n[[watch]]\ntargets = ["a/b/c"]\n'
+    )
+    assert cli.main(["config", "--check", str(bad)]) == 2
+    assert "channel[0].mention[0]" in capsys.readouterr().err
+
+
 def test_config_check_exits_2_naming_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[watch]]\ntargets = ["a/b/c"]\nchanels = []\n')

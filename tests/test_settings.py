@@ -152,3 +152,19 @@ def test_a_status_of_file_state_needs_no_region() -> None:
         load_settings({**no_region, "TASKWATCH_STATE": "file:///tmp/tw"})
     with pytest.raises(SettingsError, match="TASKWATCH_REGION: 'Hangzhou' is not a region id"):
         load_settings({**BASE, "TASKWATCH_REGION": "Hangzhou"}, need_region=False)
+
+
+@pytest.mark.parametrize("variable", ["DINGTALK_SECRET", "DINGTALK_AT_MOBILES", "DINGTALK_KEYWORD"])
+def test_a_robot_setting_without_its_webhook_is_refused_not_ignored(variable: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({**BASE, variable: "13800000000"})
+    assert err.value.variable == variable and "DINGTALK_WEBHOOK is not" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("TASKWATCH_TIMEZONE", "Mars/Base"), ("TASKWATCH_QUIET_HOURS", "25:00-08:00")]
+)
+def test_a_bad_value_is_named_before_a_missing_region_or_key(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({"TASKWATCH_TARGETS": "a/b/c", variable: value})
+    assert err.value.variable == variable and repr(value) in str(err.value)

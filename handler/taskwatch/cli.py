@@ -14,7 +14,7 @@ from . import logs
 from .redact import scrub
 from .settings import SettingsError
 
-DESCRIPTION = """Watch OpenSearch training tasks and tell a DingTalk group what changed.
+DESCRIPTION = """Watch OpenSearch training tasks and tell your team chat what changed.
 Settings come from environment variables and the TOML file TASKWATCH_CONFIG names (see README):
 TASKWATCH_TARGETS (or the file's [[watch]]) is required;
 TASKWATCH_STATE defaults to file://./.taskwatch here; without DINGTALK_WEBHOOK messages print to stdout."""

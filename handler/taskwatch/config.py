@@ -91,9 +91,12 @@ class ConfigFile:
     channels: tuple[ChannelEntry, ...]
     watches: tuple[WatchEntry, ...]
     kms: tuple[KmsRef, ...] = ()  # every ${kms:Name}, in file order
+    unset: tuple[KmsRef, ...] = ()  # check-only: every ${env:NAME} not set where the file was checked
 
 
-def parse_config(data: bytes, source: str, env: Mapping[str, str], kms: KmsResolver = kms_offline) -> ConfigFile:
+def parse_config(
+    data: bytes, source: str, env: Mapping[str, str], kms: KmsResolver = kms_offline, *, unset_ok: bool = False
+) -> ConfigFile:
     """The file's content checked against the schema; ConfigError on the first problem.
 
     ``kms`` reads each ``${kms:Name}`` (given the name and the key path, for its errors)."""
@@ -113,7 +116,7 @@ def parse_config(data: bytes, source: str, env: Mapping[str, str], kms: KmsResol
         raise ConfigError("", f"{source} is not TOML: {err}") from None
     except RecursionError:
         raise ConfigError("", f"{source} is nested too deep") from None
-    refs = References(env, kms)
+    refs = References(env, kms, unset_ok=unset_ok)
     _known(table, TOP_KEYS, "")
     values: dict[str, Any] = {}
     for number in NUMBERS:
@@ -142,7 +145,9 @@ def parse_config(data: bytes, source: str, env: Mapping[str, str], kms: KmsResol
     count = sum(len(w.targets) for w in watches)
     if count > MAX_TARGETS:
         raise ConfigError("watch", f"lists {count:,} targets; at most {MAX_TARGETS:,} in one function")
-    return ConfigFile(source=source, values=values, channels=channels, watches=watches, kms=tuple(refs.found))
+    return ConfigFile(
+        source=source, values=values, channels=channels, watches=watches, kms=tuple(refs.found), unset=tuple(refs.unset)
+    )
 
 
 def _channel(table: dict[str, Any], path: str, refs: References) -> ChannelEntry:

@@ -37,6 +37,10 @@ class References:
     env: Mapping[str, str]
     kms: KmsResolver
     found: list[KmsRef] = field(default_factory=list)
+    # Check-only: a variable not set here gets a stand-in and is listed, instead of an error (the
+    # file is checked where it is written, the variables exist where the function runs).
+    unset_ok: bool = False
+    unset: list[KmsRef] = field(default_factory=list)  # (variable name, key path)
 
 
 def kms_unread(name: str, path: str) -> str:
@@ -65,6 +69,9 @@ def substitute(value: str, path: str, refs: References, error: ErrorType) -> str
         if not _ENV_NAME.match(name):
             return match.group(0)  # not a variable's name: kept as written
         found = refs.env.get(name)
+        if (found is None or not found.strip()) and refs.unset_ok:
+            refs.unset.append(KmsRef(name, path))
+            return kms_unread(name, path)
         if found is None or not found.strip():
             raise error(path, f"${{env:{name}}}: the variable {name} is not set")
         return found.strip()

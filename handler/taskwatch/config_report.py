@@ -75,11 +75,13 @@ def check_file(path: str, env: Mapping[str, str], out: TextIO) -> int:
         print(f"taskwatch: cannot read {path}: {err.strerror or err}", file=sys.stderr)
         return 2
     try:
-        config = parse_config(data, path, env, kms_unread)  # a ${kms:} is reported, never read
+        # A ${kms:} is reported, never read; a ${env:} that is not set here is reported too.
+        config = parse_config(data, path, env, kms_unread, unset_ok=True)
     except SettingsError as err:
         print(f"taskwatch: {scrub(str(err))}", file=sys.stderr)
         return 2
-    held = {ref.path: ref.name for ref in config.kms}
+    held = {ref.path: f"${{kms:{ref.name}}}" for ref in config.kms}
+    held.update((ref.path, f"${{env:{ref.name}}}") for ref in config.unset)
     unchecked = ""
     try:
         config_targets(config)
@@ -89,8 +91,8 @@ def check_file(path: str, env: Mapping[str, str], out: TextIO) -> int:
         if err.path not in held:
             print(f"taskwatch: {scrub(str(err))}", file=sys.stderr)
             return 2
-        # Its value is known only once read from KMS: checking the stand-in would prove nothing.
-        unchecked = f"; {err.path} holds ${{kms:{held[err.path]}}}: checked when the function reads it"
+        # Its value is known only where the function runs: checking the stand-in would prove nothing.
+        unchecked = f"; {err.path} holds {held[err.path]}: checked when the function reads it"
     except SettingsError as err:
         print(f"taskwatch: {scrub(str(err))}", file=sys.stderr)
         return 2
@@ -103,6 +105,9 @@ def check_file(path: str, env: Mapping[str, str], out: TextIO) -> int:
     if config.kms:
         refs = ", ".join(f"{ref.name} ({ref.path})" for ref in config.kms)
         out.write(f"  {len(config.kms)} KMS secret reference(s), not read offline: {refs}\n")
+    if config.unset:
+        names = ", ".join(f"{ref.name} ({ref.path})" for ref in config.unset)
+        out.write(f"  {len(config.unset)} variable(s) not set here, to be set where the function runs: {names}\n")
     return 0
 
 

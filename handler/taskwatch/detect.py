@@ -11,8 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from .digest import format_duration
-from .insight import add_sample, compare_metrics, eta, metric_line, regressions
+from .insight import add_sample, compare_metrics, eta, format_duration, metric_line, regressions
 from .model import (
     NO_INSIGHT,
     RUNNING,

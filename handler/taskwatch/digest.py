@@ -75,17 +75,6 @@ def format_time(ms: int, zone: str = "UTC") -> str:
         return "unknown"
 
 
-def format_duration(ms: int) -> str:
-    seconds = max(0, ms // 1000)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {seconds:02d}s" if seconds else f"{minutes}m"
-    return f"{seconds}s"
-
-
 def headline(change: Change) -> str:
     info = KINDS[change.kind]
     mark = icon(change.kind, change.new_status)

@@ -77,8 +77,8 @@ def format_clock(ms: int, tz: tzinfo, ref_ms: int) -> str:
     return local.strftime("%H:%M" if ref is not None and ref.date() == local.date() else "%m-%d %H:%M")
 
 
-def _duration(ms: int) -> str:
-    """The style of ``digest.format_duration`` (copied: digest imports this module)."""
+def format_duration(ms: int) -> str:
+    """``1h 05m``, ``35m``, ``2m 10s``, ``40s``: how long, as a digest shows it."""
     seconds = max(0, ms // 1000)
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
@@ -120,7 +120,7 @@ def eta(samples: Sequence[tuple[int, float]], now_ms: int) -> int | None:
 def format_eta(end_ms: int, now_ms: int, tz: tzinfo) -> str:
     """``~35m left, ≈ 10:42``. Minutes round up: "0m left" would read as done."""
     minutes = max(1, -(-(end_ms - now_ms) // MINUTE_MS))
-    text = f"~{_duration(minutes * MINUTE_MS)} left"
+    text = f"~{format_duration(minutes * MINUTE_MS)} left"
     clock = format_clock(end_ms, tz, now_ms)
     return text if clock == "unknown" else f"{text}, ≈ {clock}"
 
@@ -149,10 +149,10 @@ def add_sample(history: History, now_ms: int, progress: float, limit: int = MAX_
 
 def duration_line(took_ms: int, last_ms: int | None) -> str:
     """``took 32m, last run 28m, +14%``: whether this run was slow is the first question on a finish."""
-    text = f"took {_duration(took_ms)}"
+    text = f"took {format_duration(took_ms)}"
     if last_ms is None or last_ms < 0:
         return text
-    text += f", last run {_duration(last_ms)}"
+    text += f", last run {format_duration(last_ms)}"
     if last_ms == 0:
         return text  # no percentage of nothing
     # Whole integers, rounded half away from zero: exact for any size, where floats would overflow.

@@ -157,6 +157,8 @@ def load_settings(
         raise SettingsError("TASKWATCH_TARGETS", "is required, e.g. my_app/my_function/my_instance@latest")
     env_targets = parse_targets(raw_targets) if raw_targets.strip() else ()
     targets = _union(file_targets, env_targets)
+    # The plain values first: a bad one is named before a missing region or key hides it.
+    values, origins = _layered(env, config)
 
     region = resolve_region(env, context)
     raw_state = env.get("TASKWATCH_STATE", "").strip()
@@ -197,7 +199,6 @@ def load_settings(
 
     from .notifiers import channels_from_config, channels_from_env  # each reads its own options
 
-    values, origins = _layered(env, config)
     discover_functions = tuple(values.pop("discover_functions", DISCOVER_FUNCTIONS))
     lower_is_better = tuple(values.pop("lower_is_better", ()))
     channels = channels_from_config(config) if config and config.channels else channels_from_env(env)

@@ -92,30 +92,27 @@ def _metrics(data: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), str(v)) for k, v in metrics.items())
 
 
+def _rows(raw: Any, names: tuple[str, ...], limit: int, what: str) -> list[dict[str, Any]]:
+    """A stored list of short arrays (``[ms, progress]``, ...) as dicts keyed by ``names``."""
+    if not isinstance(raw, list) or len(raw) > limit:
+        raise ValueError(f"{what} is not a list of at most {limit}")
+    if not all(isinstance(item, list) and len(item) == len(names) for item in raw):
+        raise ValueError(f"an entry of {what} is not [{', '.join(names)}]")
+    return [dict(zip(names, item, strict=True)) for item in raw]
+
+
 def _history(raw: Any) -> tuple[tuple[int, float], ...]:
-    if not isinstance(raw, list) or len(raw) > MAX_HISTORY:
-        raise ValueError("history is not a list of at most 20 samples")
-    samples = []
-    for item in raw:
-        if not isinstance(item, list) or len(item) != 2:
-            raise ValueError("a history sample is not [ms, progress]")
-        pair = {"ms": item[0], "progress": item[1]}
-        samples.append((_count(pair, "ms"), _number(pair, "progress")))
-    return tuple(samples)
+    rows = _rows(raw, ("ms", "progress"), MAX_HISTORY, "history")
+    return tuple((_count(row, "ms"), _number(row, "progress")) for row in rows)
 
 
 def _runs(raw: Any) -> tuple[FinishedRun, ...]:
-    if not isinstance(raw, list) or len(raw) > MAX_RUNS:
-        raise ValueError("runs is not a list of at most 10 runs")
     runs = []
-    for item in raw:
-        if not isinstance(item, list) or len(item) != 4:
-            raise ValueError("a finished run is not [generation, status, start, end]")
-        run = dict(zip(("generation", "status", "start", "end"), item, strict=True))
-        generation, status = _text(run, "generation"), _text(run, "status")
+    for row in _rows(raw, ("generation", "status", "start", "end"), MAX_RUNS, "runs"):
+        generation, status = _text(row, "generation"), _text(row, "status")
         if generation is None or status is None:
             raise ValueError("a finished run has no generation or status")
-        runs.append(FinishedRun(generation, status, _count(run, "start"), _count(run, "end")))
+        runs.append(FinishedRun(generation, status, _count(row, "start"), _count(row, "end")))
     return tuple(runs)
 
 

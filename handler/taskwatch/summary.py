@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
-from .digest import format_duration, format_time, progress_bar
-from .insight import eta, format_clock, format_eta, sparkline, zone
+from .digest import format_time, progress_bar
+from .insight import eta, format_clock, format_duration, format_eta, sparkline, zone
 from .kinds import DEFAULT_STATUS_ICON, STATUS_ICONS
 from .model import RUNNING, TERMINAL
 from .setting_values import Route, Target

@@ -219,11 +219,17 @@ def test_overrides_flow_through_and_required_ones_are_required(tmp_path: Path) -
     assert TIMER_RE.match(env["TASKWATCH_SCHEDULE"]) and TIMER_RE.match(env["TASKWATCH_SUMMARY_SCHEDULE"])
     assert errors(validator_for(fc3_schema()), props) == []
     assert not (tmp_path / "home").joinpath(".npm").exists()
-    for name in REQUIRED_ENV:
+    for name in ("TASKWATCH_ROLE_ARN", "TASKWATCH_STATE"):
         missing = {k: v for k, v in REQUIRED_ENV.items() if k != name}
         result = s_preview(missing, tmp_path / f"home-{name}")
         assert result.returncode != 0, name
         assert name in result.stdout + result.stderr
+    # Targets may all be in the config file: no TASKWATCH_TARGETS then.
+    only_config = {k: v for k, v in REQUIRED_ENV.items() if k != "TASKWATCH_TARGETS"}
+    result = s_preview({**only_config, "TASKWATCH_CONFIG": "taskwatch.toml"}, tmp_path / "home-config")
+    assert result.returncode == 0, result.stderr
+    variables = props_of(json.loads(result.stdout))["environmentVariables"]
+    assert variables["TASKWATCH_TARGETS"] == "" and variables["TASKWATCH_CONFIG"] == "taskwatch.toml"
 
 
 def test_the_schema_is_read_from_the_repository() -> None:

@@ -143,6 +143,9 @@ def from_env(env: Mapping[str, str]) -> Options | None:
             raise SettingsError("DINGTALK_AT_MOBILES", f"{mobile!r} is not a mobile number")
     raw = env.get("DINGTALK_WEBHOOK", "").strip()
     if not raw:
+        for variable in ("DINGTALK_SECRET", "DINGTALK_AT_MOBILES", "DINGTALK_KEYWORD"):
+            if env.get(variable, "").strip():  # a robot half configured must not fall back to stdout quietly
+                raise SettingsError(variable, "is set but DINGTALK_WEBHOOK is not: set the robot's URL too")
         return None
     webhook = robot_url(raw, "DINGTALK_WEBHOOK", SettingsError)
     return Options(
