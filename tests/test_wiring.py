@@ -46,7 +46,15 @@ class StubReader:
 
 def built(cache: ClientCache, timeouts: Timeouts | None = None, **changes: str) -> Services:
     env: Mapping[str, str] = {**ENV, **changes}
-    return build_services(load_settings(env), Wiring(clients=cache, timeouts=timeouts or Timeouts()))
+    services = build_services(load_settings(env), Wiring(clients=cache, timeouts=timeouts or Timeouts()))
+    assert services.notifier is not None  # chat clients are built on first use, as a tick with changes does
+    return services
+
+
+def test_an_idle_tick_builds_no_chat_client() -> None:
+    cache = ClientCache()
+    build_services(load_settings(ENV), Wiring(clients=cache))
+    assert set(cache._entries) == {"opensearch", "oss"}
 
 
 def rebuilt(one: Services, other: Services) -> set[str]:

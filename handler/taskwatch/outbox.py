@@ -44,6 +44,9 @@ class ChannelState:
         return cls(owed, count(data, "dropped"), **load(cls, data, STREAK_FIELDS))
 
 
+NOTHING_OWED = ChannelState()  # a channel in this state is left out of state.json
+
+
 def enqueue(state: ChannelState, changes: list[Change]) -> ChannelState:
     """``changes`` added after what already waits (each change once), the oldest dropped past the bound."""
     known = {c.id for c in state.pending}

@@ -8,11 +8,13 @@ and ``stores.oss.OssStore`` (StateStore), and one notifier module per chat platf
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .digest import Message
 from .model import Change, Task
 from .setting_values import Target
+
+if TYPE_CHECKING:  # rendering loads only when a tick has something to send
+    from .digest import Message
 
 LIST_PAGE_SIZE = 20  # runs per ListFunctionTasks page
 

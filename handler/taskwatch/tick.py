@@ -14,17 +14,19 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import jsonsafe, logs
-from .delivery import Delivery, Outlet, Round, deliver_all
 from .detect import Rules, detect
 from .insight import in_quiet, zone
 from .model import Change, ReadFailure, State
-from .outbox import ChannelState
 from .ports import Notifier, StateStore, StoreError, TaskReader
 from .reading import observe
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .delivery import Delivery, Round
+    from .outbox import ChannelState
 
 STATE_OBJECT = "state.json"
 
@@ -193,24 +195,34 @@ def run_tick(
     if dry_run:
         return result
 
-    outlets = [Outlet(channel, notifiers[channel.name], settings.timezone) for channel in settings.channels]
     owed_before = previous.channels if previous else {}
-    base_rev = previous.revision if previous else computed.revision
-    done = deliver_all(
-        outlets,
-        changes,
-        owed_before,
-        settings.routes,
-        store,
-        error_ticks=settings.error_ticks,
-        base_rev=base_rev,
-        tick_id=tick_id,
-        now_ms=now,
-        concurrency=settings.concurrency,
-        quiet=in_quiet(settings.quiet_hours, now, zone(settings.timezone)) if settings.quiet_hours else False,
-    )
-    result.record(done)
-    computed = replace(computed, channels={k: v for k, v in done.owed.items() if v != ChannelState()})
+    failed: list[Delivery] = []
+    owed: dict[str, ChannelState] = {}
+    if changes or any(channel.name in owed_before for channel in settings.channels):
+        # Only a tick with something to send loads the delivery half (claims, outboxes, rendering,
+        # the chat clients): an idle tick, the common one, stays light on a cold start.
+        from .delivery import Outlet, deliver_all
+        from .outbox import NOTHING_OWED
+
+        outlets = [Outlet(channel, notifiers[channel.name], settings.timezone) for channel in settings.channels]
+        done = deliver_all(
+            outlets,
+            changes,
+            owed_before,
+            settings.routes,
+            store,
+            error_ticks=settings.error_ticks,
+            base_rev=previous.revision if previous else computed.revision,
+            tick_id=tick_id,
+            now_ms=now,
+            concurrency=settings.concurrency,
+            quiet=in_quiet(settings.quiet_hours, now, zone(settings.timezone)) if settings.quiet_hours else False,
+        )
+        result.record(done)
+        owed = {k: v for k, v in done.owed.items() if v != NOTHING_OWED}
+        failed = [d for d in done.deliveries.values() if d.failed]
+    if owed != computed.channels:  # a channel no longer configured owes nothing any more
+        computed = replace(computed, channels=owed)
     committed = merge(previous, computed, {c.target for c in result.in_flight})
     if previous is None or committed != previous:
         try:
@@ -218,9 +230,8 @@ def run_tick(
         except StoreError as err:
             raise TickError(f"cannot save state: {err}", result) from None
         result.saved = True
-    failed = [d for d in done.deliveries.values() if d.failed]
     if failed:
-        where = "" if len(outlets) == 1 else f" to {', '.join(d.channel for d in failed)}"
+        where = "" if len(settings.channels) == 1 else f" to {', '.join(d.channel for d in failed)}"
         count = sum(len(d.pending) for d in failed)
         raise TickError(f"delivery failed{where}, {count} change(s) stay pending: {failed[0].cause}", result)
     return result

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -147,7 +147,8 @@ def build_services(settings: Settings, wiring: Wiring = PROCESS) -> Services:
         ),
     )
 
-    return Services(reader=reader, store=build_store(settings, wiring), notifiers=build_notifiers(settings, wiring))
+    notifiers = LazyNotifiers(settings, wiring)  # an idle tick sends nothing: no client, no renderer loaded
+    return Services(reader=reader, store=build_store(settings, wiring), notifiers=notifiers)
 
 
 def build_notifiers(settings: Settings, wiring: Wiring = PROCESS) -> dict[str, Notifier]:
@@ -158,6 +159,31 @@ def build_notifiers(settings: Settings, wiring: Wiring = PROCESS) -> dict[str, N
         return cache.get(f"notifier:{channel.name}", (channel, timeouts), lambda: build_notifier(channel, timeouts))
 
     return {channel.name: notifier(channel) for channel in settings.channels}
+
+
+class LazyNotifiers(Mapping[str, Notifier]):
+    """Every channel's client by name, each built (or taken from the cache) on first use."""
+
+    def __init__(self, settings: Settings, wiring: Wiring) -> None:
+        self._settings = settings
+        self._wiring = wiring
+        self._built: dict[str, Notifier] = {}
+
+    def __getitem__(self, name: str) -> Notifier:
+        if name not in self._built:
+            channel = next((c for c in self._settings.channels if c.name == name), None)
+            if channel is None:
+                raise KeyError(name)
+            cache, timeouts = self._wiring.clients, self._wiring.timeouts
+            key = f"notifier:{name}"
+            self._built[name] = cache.get(key, (channel, timeouts), lambda: build_notifier(channel, timeouts))
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(c.name for c in self._settings.channels)
+
+    def __len__(self) -> int:
+        return len(self._settings.channels)
 
 
 def build_store(settings: Settings, wiring: Wiring = PROCESS) -> StateStore:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ..digest import DigestStyle, Message, fit, render, with_mentions
 from ..model import Change
 from ._http import Poster
+
+if TYPE_CHECKING:  # rendering loads when a digest is made, not when a channel is configured
+    from ..digest import DigestStyle, Message
 
 OptionsT = TypeVar("OptionsT")
 
@@ -32,10 +34,14 @@ class ChatNotifier(Generic[OptionsT]):
     def digest(self, changes: list[Change], mentions: tuple[str, ...] = (), zone: str = "UTC") -> Message:
         # A watch's owners are named once for every channel: each platform pings only the ids of
         # its own form, as an id of another platform's would show as text or be refused.
+        from ..digest import render, with_mentions
+
         accepted = tuple(mention for mention in mentions if self._accepts_mention(mention))
         style = with_mentions(self._style, accepted)
         return render(changes, style if zone == style.zone else replace(style, zone=zone))
 
     def compose(self, title: str, blocks: list[str], zone: str = "UTC") -> Message:
         # The channel's own measure, budget and keyword; its mentions are left out: nobody is pinged.
+        from ..digest import fit
+
         return fit(title, blocks, replace(self._style, mentions=(), zone=zone), separator="\n")

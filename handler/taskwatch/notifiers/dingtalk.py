@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..digest import DigestStyle, Message, render
 from ..model import Change
 from ..ports import DeliveryError, Timeouts
 from ..redact import mask_url, scrub, url_secrets
@@ -27,6 +26,7 @@ from ._http import JSON, Poster
 
 if TYPE_CHECKING:
     from ..config import ChannelEntry
+    from ..digest import DigestStyle, Message
 
 # Codes that no retry can fix: the message names the setting to change.
 # A config file's channel has no DINGTALK_* variables: its keys are named too.
@@ -89,6 +89,8 @@ def mention_text(mobiles: tuple[str, ...]) -> str:
 
 
 def style(mobiles: tuple[str, ...] = (), keyword: str | None = None) -> DigestStyle:
+    from ..digest import DigestStyle  # loaded when a client is built: a tick with something to send
+
     return DigestStyle(
         measure=lambda message: len(body(message, KEY_ROOM)),
         max_bytes=MAX_BYTES,
@@ -99,6 +101,8 @@ def style(mobiles: tuple[str, ...] = (), keyword: str | None = None) -> DigestSt
 
 
 def digest(changes: list[Change], mobiles: tuple[str, ...] = (), keyword: str | None = None) -> Message:
+    from ..digest import render
+
     return render(changes, style(mobiles, keyword))
 
 
