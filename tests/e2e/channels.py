@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import Cloud
+from test_e2e_promises import parse_digest
 
 from taskwatch import redact
 from taskwatch.kinds import KINDS
@@ -198,25 +199,8 @@ def text_of(kind: str, message: dict[str, Any]) -> str:
 
 
 def parse(text: str) -> list[Told]:
-    """Every change one digest's text tells, in order."""
-    out: list[Told] = []
-    target: str | None = None
-    generation: str | None = None
-    for line in text.split("\n"):
-        block = _BLOCK.match(line)
-        if block:
-            target, generation = block["target"], block["gen"]
-            continue
-        head = _HEADLINE.match(line)
-        if head is None or target is None:
-            continue
-        if head["status"]:
-            out.append((target, generation, "status", head["status"]))
-        elif head["pct"]:
-            out.append((target, generation, "progress", head["pct"]))
-        else:
-            out.append((target, generation, _KINDS[head["other"]], ""))
-    return out
+    """Every change one digest's text tells, in order (bold as single stars)."""
+    return parse_digest(text, _BLOCK, _HEADLINE)
 
 
 def _from_json(change: dict[str, Any]) -> Told:

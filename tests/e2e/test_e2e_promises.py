@@ -69,24 +69,30 @@ _HEADLINE = re.compile(
 
 def delivered(texts: list[str]) -> list[tuple[str, str | None, str, str]]:
     """Every change the messages told, in order: (target, generation, kind, value)."""
+    return [told for text in texts for told in parse_digest(text)]
+
+
+def parse_digest(
+    text: str, block_re: re.Pattern[str] = _BLOCK, headline_re: re.Pattern[str] = _HEADLINE
+) -> list[tuple[str, str | None, str, str]]:
+    """The changes one digest's text tells; other platforms' bold marks come with their own patterns."""
     out: list[tuple[str, str | None, str, str]] = []
-    for text in texts:
-        target: str | None = None
-        generation: str | None = None
-        for line in text.split("\n"):
-            block = _BLOCK.match(line)
-            if block:
-                target, generation = block["target"], block["gen"]
-                continue
-            head = _HEADLINE.match(line)
-            if head is None or target is None:
-                continue
-            if head["status"]:
-                out.append((target, generation, "status", head["status"]))
-            elif head["pct"]:
-                out.append((target, generation, "progress", head["pct"]))
-            else:
-                out.append((target, generation, _KINDS[head["other"]], ""))
+    target: str | None = None
+    generation: str | None = None
+    for line in text.split("\n"):
+        block = block_re.match(line)
+        if block:
+            target, generation = block["target"], block["gen"]
+            continue
+        head = headline_re.match(line)
+        if head is None or target is None:
+            continue
+        if head["status"]:
+            out.append((target, generation, "status", head["status"]))
+        elif head["pct"]:
+            out.append((target, generation, "progress", head["pct"]))
+        else:
+            out.append((target, generation, _KINDS[head["other"]], ""))
     return out
 
 
