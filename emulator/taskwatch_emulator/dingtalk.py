@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from .auth import dingtalk_sign
-from .base import Clock, Request, Response, Service
+from .base import Clock, Request, Response
+from .chat import ChatFake
 from .faults import Fault
 
 MAX_BYTES = 20_000
@@ -25,7 +22,7 @@ PER_MINUTE = 20
 TIMESTAMP_WINDOW_MS = 3_600_000
 
 
-class DingTalkFake(Service):
+class DingTalkFake(ChatFake):
     name = "dingtalk"
 
     def __init__(
@@ -36,32 +33,15 @@ class DingTalkFake(Service):
         keyword: str | None = None,
         auth_clock: Clock | None = None,
     ) -> None:
-        super().__init__(clock)
+        super().__init__(clock, auth_clock)
         self.access_token = access_token
         self.secret = secret
         self.keyword = keyword
-        self.auth_clock = auth_clock or clock
         self.per_minute = PER_MINUTE
-        self.messages: list[dict[str, Any]] = []
-        self.on_message: Callable[[dict[str, Any]], None] | None = None
-        self._sent: deque[float] = deque()  # clock times of accepted messages (rate window)
-        self._arrived = threading.Condition(self.lock)
 
-    def texts(self) -> list[str]:
-        """The visible text of each accepted message (markdown title + text, or text content)."""
-        with self.lock:
-            return [_text_of(m) for m in self.messages]
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """Block until at least ``count`` messages arrived (or timeout); returns them all."""
-        deadline = time.monotonic() + timeout
-        with self._arrived:
-            while len(self.messages) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._arrived.wait(left)
-            return list(self.messages)
+    def text_of(self, msg: dict[str, Any]) -> str:
+        """The visible text of a message (markdown title + text, or text content)."""
+        return _text_of(msg)
 
     def render_fault(self, fault: Fault, req: Request) -> Response:
         if fault.kind == "errcode":
