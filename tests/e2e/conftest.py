@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +107,22 @@ def cloud(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
         creds = Credentials(AK_ID, AK_SECRET, STS_TOKEN) if request.param == "py310" else None
         yield Cloud(emu, clock, request.param, monkeypatch, wiring, credentials=creds)
         assert not emu.opensearch.errors and not emu.oss.errors and not emu.dingtalk.errors
+
+
+def report_figures(
+    request: pytest.FixtureRequest | None, name: str, figures: dict[str, Any], lines: list[str] | None = None
+) -> None:
+    """Write a test's measured figures to ``.cache/<name>``, and print ``lines`` past pytest's
+    output capture, so the figures show in the terminal without ``-s``."""
+    cache = Path(__file__).resolve().parents[2] / ".cache"
+    cache.mkdir(exist_ok=True)
+    (cache / name).write_text(json.dumps(figures, indent=2) + "\n")
+    if not lines:
+        return
+    text = "\n".join(lines)
+    capman = request.config.pluginmanager.getplugin("capturemanager") if request is not None else None
+    if capman is not None:
+        with capman.global_and_fixture_disabled():
+            print("\n" + text)
+    else:
+        print(text)

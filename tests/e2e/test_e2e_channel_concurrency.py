@@ -27,14 +27,13 @@ from typing import Any
 
 import pytest
 from channels import TYPES, Spec, Told, configure, digests, fake, fake_errors, forget_secrets, told, told_flat
-from conftest import Cloud
+from conftest import Cloud, report_figures
 from helpers.fc import TIMER_EVENT, Context
 from test_e2e_concurrency import next_change, run_threads
 
 from taskwatch.fc import handle
 from taskwatch_emulator import Step
 
-ROOT = Path(__file__).resolve().parents[2]
 APP, FN = "search_app", "ranker"
 KEY = f"{APP}/{FN}/main@latest"
 REPEATS = 20
@@ -46,16 +45,8 @@ LINES: list[str] = []
 @pytest.fixture(scope="module", autouse=True)
 def record(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    cache = ROOT / ".cache"
-    cache.mkdir(exist_ok=True)
     FIGURES["command"] = ".venv/bin/pytest tests/e2e/test_e2e_channel_concurrency.py"
-    (cache / "channel-concurrency.json").write_text(json.dumps(FIGURES, indent=2) + "\n")
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-    if capman is not None:
-        with capman.global_and_fixture_disabled():
-            print("\n" + "\n".join(LINES))
-    else:
-        print("\n".join(LINES))
+    report_figures(request, "channel-concurrency.json", FIGURES, LINES)
 
 
 @pytest.mark.parametrize("cloud", ["py312"], indirect=True)  # the context style plays no part here

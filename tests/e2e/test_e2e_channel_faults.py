@@ -27,12 +27,11 @@ from typing import Any
 
 import pytest
 from channels import TYPES, Spec, Told, configure, digests, fake, fake_errors, forget_secrets, told
-from conftest import BUCKET, Cloud
+from conftest import BUCKET, Cloud, report_figures
 
 from taskwatch_emulator import Step
 from taskwatch_emulator.base import Request, Response
 
-ROOT = Path(__file__).resolve().parents[2]
 APP, FN = "search_app", "ranker"
 MAIN = f"{APP}/{FN}/main@latest"
 FIXED = f"{APP}/{FN}/fixed@42"
@@ -128,19 +127,11 @@ def report(request: pytest.FixtureRequest) -> Iterator[None]:
         "command": ".venv/bin/pytest tests/e2e/test_e2e_channel_faults.py",
         "results": RESULTS,
     }
-    cache = ROOT / ".cache"
-    cache.mkdir(exist_ok=True)
-    (cache / "channel-fault-matrix.json").write_text(json.dumps(summary, indent=2) + "\n")
     line = (
         f"channel fault matrix: {cells} cells, {passed} passed (each change delivered exactly once per channel); "
         f"{len(TYPES)} types x {len(FAULTS)} faults, {len(RESULTS)} run"
     )
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-    if capman is not None:
-        with capman.global_and_fixture_disabled():
-            print("\n" + line)
-    else:
-        print(line)
+    report_figures(request, "channel-fault-matrix.json", summary, [line])
 
 
 def faulty_tick(cloud: Cloud, faulty: str, fault: str) -> str:

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cloud
+from conftest import Cloud, report_figures
 from helpers.fc import TIMER_EVENT, Context
 from test_e2e_promises import delivered
 
 from taskwatch.fc import handle
 from taskwatch_emulator import Step
 
-ROOT = Path(__file__).resolve().parents[2]
 APP, FN = "search_app", "ranker"
 KEY = f"{APP}/{FN}/main@latest"
 PARALLEL = 4
@@ -39,10 +38,8 @@ FIGURES: dict[str, Any] = {}
 @pytest.fixture(scope="module", autouse=True)
 def record() -> Iterator[None]:
     yield
-    cache = ROOT / ".cache"
-    cache.mkdir(exist_ok=True)
     FIGURES["command"] = ".venv/bin/pytest tests/e2e/test_e2e_concurrency.py"
-    (cache / "concurrency.json").write_text(json.dumps(FIGURES, indent=2) + "\n")
+    report_figures(None, "concurrency.json", FIGURES)
 
 
 def next_change(cloud: Cloud, rep: int) -> tuple[str, str, str]:

@@ -19,17 +19,15 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alibabacloud_oss_v2 import defaults as oss_defaults
-from conftest import BUCKET, Cloud
+from conftest import BUCKET, Cloud, report_figures
 from test_e2e_promises import delivered
 
 from taskwatch_emulator import Step
 
-ROOT = Path(__file__).resolve().parents[2]
 APP, FN = "search_app", "ranker"
 MAIN = f"{APP}/{FN}/main@latest"  # ListFunctionTasks, then GetFunctionTask of the generation it knew
 FIXED = f"{APP}/{FN}/fixed@42"  # GetFunctionTask only
@@ -128,19 +126,11 @@ def report(request: pytest.FixtureRequest) -> Iterator[None]:
         "command": ".venv/bin/pytest tests/e2e/test_e2e_fault_matrix.py",
         "results": RESULTS,
     }
-    cache = ROOT / ".cache"
-    cache.mkdir(exist_ok=True)
-    (cache / "fault-matrix.json").write_text(json.dumps(summary, indent=2) + "\n")
     line = (
         f"fault matrix: {len(OPERATIONS)} operations x {len(FAULTS)} faults = {cells} cells, "
         f"{len(RESULTS)} run, {passed} passed (each change delivered exactly once); {outcomes}"
     )
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-    if capman is not None:
-        with capman.global_and_fixture_disabled():
-            print("\n" + line)
-    else:
-        print(line)
+    report_figures(request, "fault-matrix.json", summary, [line])
 
 
 @pytest.mark.parametrize("cloud", ["py312"], indirect=True)

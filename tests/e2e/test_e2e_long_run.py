@@ -22,15 +22,13 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alibabacloud_oss_v2 import defaults as oss_defaults
-from conftest import Cloud
+from conftest import Cloud, report_figures
 from test_e2e_promises import delivered
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261128
 TICKS = 300
 TICK_MINUTES = 5
@@ -283,7 +281,5 @@ def test_long_run_delivers_the_true_changes_once_in_order(cloud: Cloud, capsys: 
         "gaps": 0,
         "command": ".venv/bin/pytest tests/e2e/test_e2e_long_run.py",
     }
-    cache = ROOT / ".cache"
-    cache.mkdir(exist_ok=True)
-    (cache / "long-run.json").write_text(json.dumps(figures, indent=2) + "\n")
+    report_figures(None, "long-run.json", figures)
     print(json.dumps(figures))
