@@ -69,7 +69,7 @@ def payload(message: Message, key: str | None = None) -> dict[str, Any]:
         "at": {"atMobiles": list(message.at_mobiles), "isAtAll": False},
     }
     if key:
-        data["msgUuid"] = key  # DingTalk drops a second message with the same id
+        data["msgUuid"] = key  # the digest id; not documented that DingTalk drops a repeat of it
     return data
 
 
